@@ -706,7 +706,7 @@ async fn open_postgres(url: &str, options: &OpenOptions) -> Result<Backend> {
         .begin()
         .await
         .map_err(|e| open_error(describe_sqlx(&e)))?;
-    sqlx::query("SELECT pg_advisory_xact_lock(727_110_357)")
+    sqlx::query("SELECT pg_advisory_xact_lock(727110357)")
         .execute(&mut *tx)
         .await
         .map_err(|e| open_error(describe_sqlx(&e)))?;
