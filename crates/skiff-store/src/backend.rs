@@ -155,7 +155,10 @@ impl WriteOp {
 #[derive(Debug)]
 pub(crate) enum Outcome {
     Written(i64),
-    Deleted { revision: i64, prev: KeyValue },
+    Deleted {
+        revision: i64,
+        prev: KeyValue,
+    },
     AlreadyExists,
     /// The compare failed; carries the key's current value, if it has one.
     Mismatch(Option<KeyValue>),
@@ -328,7 +331,11 @@ impl Backend {
         limit: usize,
     ) -> Result<crate::RangePage> {
         // One extra row tells whether more follow.
-        let fetch = if limit == 0 { i64::MAX } else { limit as i64 + 1 };
+        let fetch = if limit == 0 {
+            i64::MAX
+        } else {
+            limit as i64 + 1
+        };
         let (revision, rows) = dispatch!(&self.read, pool, dialect => {
             let mut tx = pool.begin_with(dialect.begin_snapshot).await?;
             let (head, compacted): (i64, i64) = sqlx::query_as(SELECT_HEADS).fetch_one(&mut *tx).await?;
@@ -454,7 +461,12 @@ impl Backend {
         dispatch!(&self.write, pool, _d => pool.close().await);
         dispatch!(&self.read, pool, _d => pool.close().await);
         // Only now may another process open the file.
-        drop(self.lock_file.lock().expect("lock file mutex poisoned").take());
+        drop(
+            self.lock_file
+                .lock()
+                .expect("lock file mutex poisoned")
+                .take(),
+        );
     }
 }
 
@@ -495,7 +507,7 @@ fn current_value(
 
 /// Splits rows into chunks of 64, 32, ... 1 so that a handful of multi-row INSERT statements
 /// (each prepared once and cached) cover any batch size.
-fn chunks_of_powers_of_two<'r, T>(mut rows: &'r [T]) -> impl Iterator<Item = &'r [T]> {
+fn chunks_of_powers_of_two<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
     std::iter::from_fn(move || {
         if rows.is_empty() {
             return None;

@@ -84,8 +84,7 @@ impl Compactor {
             // Never compact past what watchers have been offered.
             let head = self.hub.published();
             samples.push_back((now, head));
-            while samples.len() > 1 && now.duration_since(samples[1].0) >= self.retention.min_age
-            {
+            while samples.len() > 1 && now.duration_since(samples[1].0) >= self.retention.min_age {
                 samples.pop_front();
             }
             let by_age = samples

@@ -186,7 +186,10 @@ mod tests {
     fn bad_keys_are_rejected_with_a_reason() {
         assert!(matches!(
             validate_key("", false),
-            Err(Error::InvalidKey { reason: "key is empty", .. })
+            Err(Error::InvalidKey {
+                reason: "key is empty",
+                ..
+            })
         ));
         assert!(validate_key("a\0b", false).is_err());
         assert!(validate_key(&"x".repeat(70_000), false).is_err());

@@ -69,9 +69,11 @@ pub(crate) struct Feeder {
 impl Feeder {
     pub(crate) async fn run(mut self) {
         let remote = Arc::new(Notify::new());
-        let listener = self.backend.postgres_pool().cloned().map(|pool| {
-            tokio::spawn(listen(pool, remote.clone(), self.shutdown.clone()))
-        });
+        let listener = self
+            .backend
+            .postgres_pool()
+            .cloned()
+            .map(|pool| tokio::spawn(listen(pool, remote.clone(), self.shutdown.clone())));
         let everything = KeyRange::prefix("").expect("empty prefix is valid");
         let mut last = self.hub.published();
         loop {

@@ -26,9 +26,12 @@ fn durability_child_writer() {
         .build()
         .unwrap();
     runtime.block_on(async move {
-        let store = Store::open(&Datastore::parse(&datastore).unwrap(), common::quiet_config())
-            .await
-            .unwrap();
+        let store = Store::open(
+            &Datastore::parse(&datastore).unwrap(),
+            common::quiet_config(),
+        )
+        .await
+        .unwrap();
         let (acks, mut printed) = tokio::sync::mpsc::unbounded_channel::<String>();
         for writer in 0..16 {
             let store = store.clone();
@@ -58,7 +61,12 @@ async fn acknowledged_writes_survive_kill_9(fx: Fixture) {
         Datastore::Postgres(url) => url.clone(),
     };
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "durability_child_writer", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "durability_child_writer",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, &datastore)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -79,7 +87,11 @@ async fn acknowledged_writes_survive_kill_9(fx: Fixture) {
         }
     }
     child.wait().unwrap();
-    assert_eq!(acked.len(), 3000, "child acknowledged writes before it died");
+    assert_eq!(
+        acked.len(),
+        3000,
+        "child acknowledged writes before it died"
+    );
 
     let store = fx.open().await;
     for (key, rev) in &acked {
@@ -130,9 +142,10 @@ async fn another_applications_database_is_refused() {
     if status.is_err() {
         // Without the sqlite3 CLI, make the foreign table through sqlx instead.
         use sqlx::Connection;
-        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
-            .await
-            .unwrap();
+        let mut conn =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+                .await
+                .unwrap();
         sqlx::query("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
             .execute(&mut conn)
             .await
@@ -168,7 +181,10 @@ async fn a_database_locked_by_another_program_times_out_with_its_path() {
     let mut holder = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();
-    sqlx::query("BEGIN EXCLUSIVE").execute(&mut holder).await.unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
     let config = Config {
         busy_timeout: Duration::from_millis(300),
         ..common::quiet_config()
@@ -191,6 +207,9 @@ async fn an_unreachable_postgres_names_the_url_without_its_password() {
         .await
         .unwrap_err();
     let message = err.to_string();
-    assert!(message.contains("postgres://skiff:***@127.0.0.1:1/skiff"), "{message}");
+    assert!(
+        message.contains("postgres://skiff:***@127.0.0.1:1/skiff"),
+        "{message}"
+    );
     assert!(!message.contains("hunter2"), "{message}");
 }

@@ -26,7 +26,10 @@ on_both_backends!(
 
 async fn create_update_delete_follow_compare_and_swap(fx: Fixture) {
     let store = fx.open().await;
-    let r1 = store.create("/registry/pods/default/a", "v1").await.unwrap();
+    let r1 = store
+        .create("/registry/pods/default/a", "v1")
+        .await
+        .unwrap();
     assert_eq!(r1, 1);
     assert!(matches!(
         store.create("/registry/pods/default/a", "again").await,
@@ -85,14 +88,20 @@ async fn create_update_delete_follow_compare_and_swap(fx: Fixture) {
     ));
 
     // A new incarnation gets a new create_revision.
-    let r4 = store.create("/registry/pods/default/a", "v3").await.unwrap();
+    let r4 = store
+        .create("/registry/pods/default/a", "v3")
+        .await
+        .unwrap();
     let (_, kv) = store
         .get("/registry/pods/default/a", ReadAt::Latest)
         .await
         .unwrap();
     assert_eq!(kv.unwrap().create_revision, r4);
     // An unconditional delete works too.
-    store.delete("/registry/pods/default/a", None).await.unwrap();
+    store
+        .delete("/registry/pods/default/a", None)
+        .await
+        .unwrap();
     store.close().await;
 }
 
@@ -118,7 +127,10 @@ async fn revisions_are_global_and_gap_free_under_concurrency(fx: Fixture) {
     }
     all.sort_unstable();
     let expected: Vec<i64> = (1..=64 * 50).collect();
-    assert_eq!(all, expected, "every write took the next revision exactly once");
+    assert_eq!(
+        all, expected,
+        "every write took the next revision exactly once"
+    );
     assert_eq!(store.revision().await.unwrap(), 64 * 50);
     store.close().await;
 }
@@ -220,7 +232,11 @@ async fn count_and_range_respect_prefixes(fx: Fixture) {
     let (_, all) = store.count(&KeyRange::prefix("").unwrap()).await.unwrap();
     assert_eq!(all, 4);
     let page = store
-        .range(&KeyRange::prefix("/registry/pods/a/").unwrap(), ReadAt::Latest, 0)
+        .range(
+            &KeyRange::prefix("/registry/pods/a/").unwrap(),
+            ReadAt::Latest,
+            0,
+        )
         .await
         .unwrap();
     assert_eq!(page.kvs.len(), 1);
@@ -345,7 +361,10 @@ async fn concurrent_increments_lose_no_update(fx: Fixture) {
                 let (_, kv) = store.get("/counter", ReadAt::Latest).await.unwrap();
                 let mut current = kv.unwrap();
                 loop {
-                    let n: u64 = std::str::from_utf8(&current.value).unwrap().parse().unwrap();
+                    let n: u64 = std::str::from_utf8(&current.value)
+                        .unwrap()
+                        .parse()
+                        .unwrap();
                     match store
                         .update("/counter", (n + 1).to_string(), current.mod_revision)
                         .await
