@@ -13,6 +13,7 @@
 //! - `skiff_meta`: the head revision (its row lock also serialises writers across servers),
 //!   the compacted revision and the schema version.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -85,17 +86,6 @@ const SELECT_HEADS: &str = "SELECT (SELECT value FROM skiff_meta WHERE name = 'r
 const LOCK_HEAD: &str =
     "UPDATE skiff_meta SET value = value WHERE name = 'revision' RETURNING value";
 const SET_HEAD: &str = "UPDATE skiff_meta SET value = $1 WHERE name = 'revision'";
-const KV_CREATE: &str = "INSERT INTO skiff_kv (key, create_revision, mod_revision) \
-     VALUES ($1, $2, $2) ON CONFLICT (key) DO NOTHING";
-const KV_UPDATE: &str = "UPDATE skiff_kv SET mod_revision = $1 WHERE key = $2 \
-     AND mod_revision = $3 RETURNING create_revision";
-const KV_DELETE: &str =
-    "DELETE FROM skiff_kv WHERE key = $1 RETURNING create_revision, mod_revision";
-const KV_DELETE_IF: &str = "DELETE FROM skiff_kv WHERE key = $1 AND mod_revision = $2 \
-     RETURNING create_revision, mod_revision";
-const KV_CURRENT: &str = "SELECT k.create_revision, k.mod_revision, l.value FROM skiff_kv k \
-     LEFT JOIN skiff_log l ON l.revision = k.mod_revision WHERE k.key = $1";
-const LOG_VALUE: &str = "SELECT value FROM skiff_log WHERE revision = $1";
 const RANGE_HEAD: &str = "SELECT k.key, k.create_revision, k.mod_revision, l.value \
      FROM skiff_kv k JOIN skiff_log l ON l.revision = k.mod_revision \
      WHERE k.key >= $1 AND k.key < $2 ORDER BY k.key LIMIT $3";
@@ -229,77 +219,64 @@ impl Backend {
 
     /// Applies `ops` in order inside one transaction. Each successful op takes the next
     /// revision. Returns the new head revision and one outcome per op.
+    ///
+    /// The batch costs a constant number of statements, not one per op: read the index rows of
+    /// every key involved, decide every compare-and-swap in memory ([`plan`]; the head lock
+    /// keeps anyone else from writing meanwhile), then write the index changes and the log
+    /// rows with multi-row statements.
     pub(crate) async fn apply(&self, ops: &[&WriteOp]) -> Result<(i64, Vec<Outcome>)> {
+        let mut keys: Vec<&str> = ops.iter().map(|op| op.key()).collect();
+        keys.sort_unstable();
+        keys.dedup();
         dispatch!(&self.write, pool, dialect => {
             let mut tx = pool.begin().await?;
             let base: i64 = sqlx::query_scalar(LOCK_HEAD).fetch_one(&mut *tx).await?;
-            let mut rows: Vec<LogRow<'_>> = Vec::with_capacity(ops.len());
-            let mut outcomes = Vec::with_capacity(ops.len());
-            for op in ops {
-                let next = base + rows.len() as i64 + 1;
-                let outcome = match op {
-                    WriteOp::Create { key, value } => {
-                        let done = sqlx::query(KV_CREATE)
-                            .bind(key.as_str())
-                            .bind(next)
-                            .execute(&mut *tx)
-                            .await?;
-                        if done.rows_affected() == 1 {
-                            rows.push(LogRow { key, create_revision: next, prev_revision: 0, value: Some(value) });
-                            Outcome::Written(next)
-                        } else {
-                            Outcome::AlreadyExists
-                        }
-                    }
-                    WriteOp::Update { key, value, expected } => {
-                        let created: Option<i64> = sqlx::query_scalar(KV_UPDATE)
-                            .bind(next)
-                            .bind(key.as_str())
-                            .bind(*expected)
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                        match created {
-                            Some(create_revision) => {
-                                rows.push(LogRow { key, create_revision, prev_revision: *expected, value: Some(value) });
-                                Outcome::Written(next)
-                            }
-                            None => {
-                                let found: Option<(i64, i64, Option<Vec<u8>>)> =
-                                    sqlx::query_as(KV_CURRENT).bind(key.as_str()).fetch_optional(&mut *tx).await?;
-                                Outcome::Mismatch(found.map(|(c, m, v)| current_value(key, c, m, v, base, &rows)))
-                            }
-                        }
-                    }
-                    WriteOp::Delete { key, expected } => {
-                        let removed: Option<(i64, i64)> = match expected {
-                            Some(expected) => sqlx::query_as(KV_DELETE_IF).bind(key.as_str()).bind(*expected).fetch_optional(&mut *tx).await?,
-                            None => sqlx::query_as(KV_DELETE).bind(key.as_str()).fetch_optional(&mut *tx).await?,
-                        };
-                        match removed {
-                            Some((create_revision, mod_revision)) => {
-                                let stored = if mod_revision > base {
-                                    None
-                                } else {
-                                    sqlx::query_scalar(LOG_VALUE).bind(mod_revision).fetch_optional(&mut *tx).await?.flatten()
-                                };
-                                let prev = current_value(key, create_revision, mod_revision, stored, base, &rows);
-                                rows.push(LogRow { key, create_revision, prev_revision: mod_revision, value: None });
-                                Outcome::Deleted { revision: next, prev }
-                            }
-                            None => {
-                                let found: Option<(i64, i64, Option<Vec<u8>>)> =
-                                    sqlx::query_as(KV_CURRENT).bind(key.as_str()).fetch_optional(&mut *tx).await?;
-                                Outcome::Mismatch(found.map(|(c, m, v)| current_value(key, c, m, v, base, &rows)))
-                            }
-                        }
-                    }
-                };
-                outcomes.push(outcome);
+
+            let mut stored: HashMap<String, (i64, i64)> = HashMap::with_capacity(keys.len());
+            for chunk in keys.chunks(MAX_IN_LIST) {
+                let padded = pad_to_power_of_two(chunk);
+                let mut select = sqlx::query_as::<_, (String, i64, i64)>(AssertSqlSafe(format!(
+                    "SELECT key, create_revision, mod_revision FROM skiff_kv WHERE key IN {}",
+                    placeholders(1, padded.len())
+                )));
+                for key in &padded {
+                    select = select.bind(*key);
+                }
+                for (key, create_revision, mod_revision) in select.fetch_all(&mut *tx).await? {
+                    stored.insert(key, (create_revision, mod_revision));
+                }
             }
-            let head = base + rows.len() as i64;
+            let plan = plan(ops, base, &stored);
+
+            for chunk in chunks_of_powers_of_two(&plan.upserts) {
+                let mut upsert = sqlx::query(AssertSqlSafe(format!(
+                    "INSERT INTO skiff_kv (key, create_revision, mod_revision) VALUES {} \
+                     ON CONFLICT (key) DO UPDATE SET create_revision = excluded.create_revision, \
+                     mod_revision = excluded.mod_revision",
+                    placeholders(chunk.len(), 3)
+                )));
+                for (key, create_revision, mod_revision) in chunk {
+                    upsert = upsert.bind(*key).bind(*create_revision).bind(*mod_revision);
+                }
+                upsert.execute(&mut *tx).await?;
+            }
+            for chunk in plan.deletes.chunks(MAX_IN_LIST) {
+                let padded = pad_to_power_of_two(chunk);
+                let mut delete = sqlx::query(AssertSqlSafe(format!(
+                    "DELETE FROM skiff_kv WHERE key IN {}",
+                    placeholders(1, padded.len())
+                )));
+                for key in &padded {
+                    delete = delete.bind(*key);
+                }
+                delete.execute(&mut *tx).await?;
+            }
             let mut first = base + 1;
-            for chunk in chunks_of_powers_of_two(&rows) {
-                let mut insert = sqlx::query(AssertSqlSafe(insert_log_sql(chunk.len())));
+            for chunk in chunks_of_powers_of_two(&plan.rows) {
+                let mut insert = sqlx::query(AssertSqlSafe(format!(
+                    "INSERT INTO skiff_log (revision, key, create_revision, prev_revision, deleted, value) VALUES {}",
+                    placeholders(chunk.len(), 6)
+                )));
                 for (i, row) in chunk.iter().enumerate() {
                     insert = insert
                         .bind(first + i as i64)
@@ -312,6 +289,26 @@ impl Backend {
                 insert.execute(&mut *tx).await?;
                 first += chunk.len() as i64;
             }
+
+            // Values that callers get back (a deleted value, the winner of a failed compare)
+            // and that were committed before this batch.
+            let wanted = plan.stored_values_needed(base);
+            let mut values: HashMap<i64, Bytes> = HashMap::with_capacity(wanted.len());
+            for chunk in wanted.chunks(MAX_IN_LIST) {
+                let padded = pad_to_power_of_two(chunk);
+                let mut select = sqlx::query_as::<_, (i64, Option<Vec<u8>>)>(AssertSqlSafe(format!(
+                    "SELECT revision, value FROM skiff_log WHERE revision IN {}",
+                    placeholders(1, padded.len())
+                )));
+                for revision in &padded {
+                    select = select.bind(*revision);
+                }
+                for (revision, value) in select.fetch_all(&mut *tx).await? {
+                    values.insert(revision, value.map(Bytes::from).unwrap_or_default());
+                }
+            }
+
+            let head = base + plan.rows.len() as i64;
             if head > base {
                 sqlx::query(SET_HEAD).bind(head).execute(&mut *tx).await?;
                 if let Some(notify) = dialect.notify {
@@ -319,7 +316,7 @@ impl Backend {
                 }
             }
             tx.commit().await?;
-            Ok((head, outcomes))
+            Ok((head, plan.into_outcomes(base, values)))
         })
     }
 
@@ -470,7 +467,11 @@ impl Backend {
     }
 }
 
+/// Longest `IN (...)` list in one statement (well below both databases' parameter limits).
+const MAX_IN_LIST: usize = 256;
+
 /// A log row being written in the current batch; its revision is implied by its position.
+#[derive(Debug)]
 struct LogRow<'a> {
     key: &'a str,
     create_revision: i64,
@@ -479,30 +480,179 @@ struct LogRow<'a> {
     value: Option<&'a Bytes>,
 }
 
-/// The current value of `key`; rows written earlier in this batch are not in the table yet,
-/// so their values come from `pending`.
-fn current_value(
-    key: &str,
-    create_revision: i64,
-    mod_revision: i64,
-    stored: Option<Vec<u8>>,
-    base: i64,
-    pending: &[LogRow<'_>],
-) -> KeyValue {
-    let value = if mod_revision > base {
-        pending
-            .get((mod_revision - base - 1) as usize)
-            .and_then(|row| row.value.cloned())
-            .unwrap_or_default()
-    } else {
-        stored.map(Bytes::from).unwrap_or_default()
-    };
-    KeyValue {
-        key: key.to_owned(),
-        create_revision,
-        mod_revision,
-        value,
+/// An index entry: (key, create_revision, mod_revision).
+type Entry<'a> = (&'a str, i64, i64);
+
+/// The outcome of one op before the values it reports have been looked up.
+#[derive(Debug, PartialEq, Eq)]
+enum Planned<'a> {
+    Written(i64),
+    AlreadyExists,
+    Mismatch(Option<Entry<'a>>),
+    Deleted { revision: i64, prev: Entry<'a> },
+}
+
+/// A batch decided in memory: outcomes, the log rows to append, and the final index changes.
+#[derive(Debug)]
+struct Plan<'a> {
+    outcomes: Vec<Planned<'a>>,
+    rows: Vec<LogRow<'a>>,
+    upserts: Vec<Entry<'a>>,
+    deletes: Vec<&'a str>,
+}
+
+/// Decides every op of a batch against the index rows `stored` before it, in order, each op
+/// seeing the effect of the ones before it.
+fn plan<'a>(ops: &[&'a WriteOp], base: i64, stored: &HashMap<String, (i64, i64)>) -> Plan<'a> {
+    // key -> its index entry as of the op being decided (None: no live value).
+    let mut state: HashMap<&'a str, Option<(i64, i64)>> = HashMap::new();
+    let mut rows: Vec<LogRow<'a>> = Vec::with_capacity(ops.len());
+    let mut outcomes = Vec::with_capacity(ops.len());
+    for op in ops {
+        let key = op.key();
+        let current = match state.get(key) {
+            Some(entry) => *entry,
+            None => stored.get(key).copied(),
+        };
+        let next = base + rows.len() as i64 + 1;
+        let outcome = match (op, current) {
+            (WriteOp::Create { .. }, Some(_)) => Planned::AlreadyExists,
+            (WriteOp::Create { value, .. }, None) => {
+                state.insert(key, Some((next, next)));
+                rows.push(LogRow {
+                    key,
+                    create_revision: next,
+                    prev_revision: 0,
+                    value: Some(value),
+                });
+                Planned::Written(next)
+            }
+            (
+                WriteOp::Update {
+                    value, expected, ..
+                },
+                Some((create, modified)),
+            ) if modified == *expected => {
+                state.insert(key, Some((create, next)));
+                rows.push(LogRow {
+                    key,
+                    create_revision: create,
+                    prev_revision: modified,
+                    value: Some(value),
+                });
+                Planned::Written(next)
+            }
+            (WriteOp::Delete { expected, .. }, Some((create, modified)))
+                if expected.is_none_or(|e| e == modified) =>
+            {
+                state.insert(key, None);
+                rows.push(LogRow {
+                    key,
+                    create_revision: create,
+                    prev_revision: modified,
+                    value: None,
+                });
+                Planned::Deleted {
+                    revision: next,
+                    prev: (key, create, modified),
+                }
+            }
+            (_, current) => Planned::Mismatch(current.map(|(c, m)| (key, c, m))),
+        };
+        outcomes.push(outcome);
     }
+    let mut upserts = Vec::new();
+    let mut deletes = Vec::new();
+    for (key, now) in state {
+        match (now, stored.contains_key(key)) {
+            (Some((create, modified)), _) => upserts.push((key, create, modified)),
+            (None, true) => deletes.push(key),
+            (None, false) => {}
+        }
+    }
+    upserts.sort_unstable();
+    deletes.sort_unstable();
+    Plan {
+        outcomes,
+        rows,
+        upserts,
+        deletes,
+    }
+}
+
+impl<'a> Plan<'a> {
+    /// Revisions committed before this batch whose values the outcomes report.
+    fn stored_values_needed(&self, base: i64) -> Vec<i64> {
+        let mut revisions: Vec<i64> = self
+            .outcomes
+            .iter()
+            .filter_map(|outcome| match outcome {
+                Planned::Mismatch(Some((_, _, modified)))
+                | Planned::Deleted {
+                    prev: (_, _, modified),
+                    ..
+                } => Some(*modified),
+                _ => None,
+            })
+            .filter(|&modified| modified <= base)
+            .collect();
+        revisions.sort_unstable();
+        revisions.dedup();
+        revisions
+    }
+
+    /// Attaches values: from `stored` for older revisions, from this batch's rows otherwise.
+    fn into_outcomes(self, base: i64, stored: HashMap<i64, Bytes>) -> Vec<Outcome> {
+        let rows = &self.rows;
+        let value_of = |(key, create_revision, mod_revision): Entry<'_>| KeyValue {
+            key: key.to_owned(),
+            create_revision,
+            mod_revision,
+            value: if mod_revision > base {
+                rows.get((mod_revision - base - 1) as usize)
+                    .and_then(|row| row.value.cloned())
+                    .unwrap_or_default()
+            } else {
+                // Several outcomes may report the same value: share it, do not take it.
+                stored.get(&mod_revision).cloned().unwrap_or_default()
+            },
+        };
+        self.outcomes
+            .into_iter()
+            .map(|planned| match planned {
+                Planned::Written(revision) => Outcome::Written(revision),
+                Planned::AlreadyExists => Outcome::AlreadyExists,
+                Planned::Mismatch(current) => Outcome::Mismatch(current.map(value_of)),
+                Planned::Deleted { revision, prev } => Outcome::Deleted {
+                    revision,
+                    prev: value_of(prev),
+                },
+            })
+            .collect()
+    }
+}
+
+/// Pads a list with copies of its last item up to a power of two, so `IN (...)` statements
+/// come in a few shapes that stay in the prepared-statement cache. Repeats change nothing.
+fn pad_to_power_of_two<T: Copy>(items: &[T]) -> Vec<T> {
+    let mut padded = items.to_vec();
+    if let Some(&last) = items.last() {
+        padded.resize(items.len().next_power_of_two(), last);
+    }
+    padded
+}
+
+/// `rows` tuples of `columns` numbered placeholders: `($1,$2),($3,$4)`.
+fn placeholders(rows: usize, columns: usize) -> String {
+    let tuples: Vec<String> = (0..rows)
+        .map(|row| {
+            let params: Vec<String> = (1..=columns)
+                .map(|c| format!("${}", row * columns + c))
+                .collect();
+            format!("({})", params.join(","))
+        })
+        .collect();
+    tuples.join(",")
 }
 
 /// Splits rows into chunks of 64, 32, ... 1 so that a handful of multi-row INSERT statements
@@ -521,28 +671,6 @@ fn chunks_of_powers_of_two<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
         rows = rest;
         Some(chunk)
     })
-}
-
-fn insert_log_sql(rows: usize) -> String {
-    let mut sql = String::from(
-        "INSERT INTO skiff_log (revision, key, create_revision, prev_revision, deleted, value) VALUES ",
-    );
-    for row in 0..rows {
-        let p = row * 6;
-        if row > 0 {
-            sql.push(',');
-        }
-        sql.push_str(&format!(
-            "(${},${},${},${},${},${})",
-            p + 1,
-            p + 2,
-            p + 3,
-            p + 4,
-            p + 5,
-            p + 6
-        ));
-    }
-    sql
 }
 
 fn check_readable(at: Option<i64>, head: i64, compacted: i64) -> Result<i64> {
@@ -794,13 +922,112 @@ mod tests {
         assert_eq!(chunks_of_powers_of_two::<u32>(&[]).count(), 0);
     }
 
+    fn create(key: &str) -> WriteOp {
+        WriteOp::Create {
+            key: key.into(),
+            value: Bytes::from_static(b"v"),
+        }
+    }
+    fn update(key: &str, expected: i64) -> WriteOp {
+        WriteOp::Update {
+            key: key.into(),
+            value: Bytes::from_static(b"u"),
+            expected,
+        }
+    }
+    fn delete(key: &str, expected: Option<i64>) -> WriteOp {
+        WriteOp::Delete {
+            key: key.into(),
+            expected,
+        }
+    }
+
+    /// Runs `plan` over `ops` with `/old` stored at (create 3, mod 5) and head 10.
+    fn check(ops: &[WriteOp], outcomes: &[Planned<'_>], upserts: &[Entry<'_>], deletes: &[&str]) {
+        let stored = HashMap::from([("/old".to_owned(), (3, 5))]);
+        let refs: Vec<&WriteOp> = ops.iter().collect();
+        let plan = plan(&refs, 10, &stored);
+        assert_eq!(plan.outcomes, outcomes);
+        assert_eq!(plan.upserts, upserts);
+        assert_eq!(plan.deletes, deletes);
+        let successes = outcomes
+            .iter()
+            .filter(|o| matches!(o, Planned::Written(_) | Planned::Deleted { .. }))
+            .count();
+        assert_eq!(plan.rows.len(), successes, "one log row per success");
+    }
+
     #[test]
-    fn insert_sql_numbers_every_placeholder() {
-        assert_eq!(
-            insert_log_sql(2),
-            "INSERT INTO skiff_log (revision, key, create_revision, prev_revision, deleted, value) \
-             VALUES ($1,$2,$3,$4,$5,$6),($7,$8,$9,$10,$11,$12)"
+    fn ops_in_one_batch_see_each_other() {
+        check(
+            &[
+                create("/a"),
+                update("/a", 11),
+                delete("/a", Some(12)),
+                create("/a"),
+            ],
+            &[
+                Planned::Written(11),
+                Planned::Written(12),
+                Planned::Deleted {
+                    revision: 13,
+                    prev: ("/a", 11, 12),
+                },
+                Planned::Written(14),
+            ],
+            &[("/a", 14, 14)],
+            &[],
         );
+    }
+
+    #[test]
+    fn failed_compares_take_no_revision() {
+        check(
+            &[
+                create("/old"),
+                update("/old", 4),
+                update("/missing", 1),
+                delete("/old", Some(9)),
+                update("/old", 5),
+            ],
+            &[
+                Planned::AlreadyExists,
+                Planned::Mismatch(Some(("/old", 3, 5))),
+                Planned::Mismatch(None),
+                Planned::Mismatch(Some(("/old", 3, 5))),
+                Planned::Written(11),
+            ],
+            &[("/old", 3, 11)],
+            &[],
+        );
+    }
+
+    #[test]
+    fn deleting_a_stored_key_removes_its_index_row() {
+        check(
+            &[delete("/old", None), create("/b"), delete("/b", None)],
+            &[
+                Planned::Deleted {
+                    revision: 11,
+                    prev: ("/old", 3, 5),
+                },
+                Planned::Written(12),
+                Planned::Deleted {
+                    revision: 13,
+                    prev: ("/b", 12, 12),
+                },
+            ],
+            &[],
+            &["/old"],
+        );
+    }
+
+    #[test]
+    fn placeholders_number_every_parameter() {
+        assert_eq!(placeholders(2, 3), "($1,$2,$3),($4,$5,$6)");
+        assert_eq!(placeholders(1, 3), "($1,$2,$3)");
+        assert_eq!(pad_to_power_of_two(&[1, 2, 3]), vec![1, 2, 3, 3]);
+        assert_eq!(pad_to_power_of_two::<i32>(&[]), Vec::<i32>::new());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use crate::backend::{Backend, OpenOptions, Outcome, WriteOp};
 use crate::compactor::{Compactor, Retention, compact_range};
 use crate::model::{ReadAt, validate_key};
-use crate::watch::{Feeder, Hub, Watch};
+use crate::watch::{Feeder, Hub, Watch, listen_for_commits};
 use crate::writer::{Job, Writer, submit};
 use crate::{Datastore, Error, KeyRange, KeyValue, RangePage, Result};
 
@@ -100,6 +100,12 @@ impl Store {
             target: datastore.describe(),
             reason: e.to_string(),
         })?;
+        let listener = listen_for_commits(&backend)
+            .await
+            .map_err(|e| Error::Open {
+                target: datastore.describe(),
+                reason: format!("cannot LISTEN for other servers' commits: {e}"),
+            })?;
         let hub = Arc::new(Hub::new(head, config.watch_buffer.max(16)));
         let shutdown = CancellationToken::new();
         let (jobs, queue) = mpsc::channel(config.max_batch.max(1) * 4);
@@ -121,6 +127,7 @@ impl Store {
                     backend: backend.clone(),
                     hub: hub.clone(),
                     committed: committed_rx.clone(),
+                    listener,
                     poll_interval: config.poll_interval,
                     shutdown: shutdown.clone(),
                 }

@@ -13,6 +13,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::Stream;
+use sqlx::postgres::PgListener;
 use tokio::sync::{Notify, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -62,6 +63,8 @@ pub(crate) struct Feeder {
     pub backend: Arc<Backend>,
     pub hub: Arc<Hub>,
     pub committed: watch::Receiver<i64>,
+    /// On Postgres: notifications of commits by every server on the database.
+    pub listener: Option<PgListener>,
     pub poll_interval: Duration,
     pub shutdown: CancellationToken,
 }
@@ -69,11 +72,13 @@ pub(crate) struct Feeder {
 impl Feeder {
     pub(crate) async fn run(mut self) {
         let remote = Arc::new(Notify::new());
-        let listener = self
-            .backend
-            .postgres_pool()
-            .cloned()
-            .map(|pool| tokio::spawn(listen(pool, remote.clone(), self.shutdown.clone())));
+        let forwarder = self.listener.take().map(|listener| {
+            tokio::spawn(forward_notifications(
+                listener,
+                remote.clone(),
+                self.shutdown.clone(),
+            ))
+        });
         let everything = KeyRange::prefix("").expect("empty prefix is valid");
         let mut last = self.hub.published();
         loop {
@@ -108,42 +113,43 @@ impl Feeder {
                 () = self.shutdown.cancelled() => break,
             }
         }
-        if let Some(listener) = listener {
-            let _ = listener.await;
+        if let Some(forwarder) = forwarder {
+            let _ = forwarder.await;
         }
     }
 }
 
-/// Forwards Postgres notifications of commits by any server on the database.
-async fn listen(pool: sqlx::PgPool, wake: Arc<Notify>, shutdown: CancellationToken) {
-    let mut listener = loop {
-        let attempt = async {
-            let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
-            listener.listen(NOTIFY_CHANNEL).await?;
-            Ok::<_, sqlx::Error>(listener)
-        };
-        tokio::select! {
-            result = attempt => match result {
-                Ok(listener) => break listener,
-                Err(err) => tracing::warn!(error = %err, "cannot LISTEN for commits; polling until it works"),
-            },
-            () = shutdown.cancelled() => return,
-        }
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
-            () = shutdown.cancelled() => return,
-        }
+/// Starts listening for commits by any server on a shared Postgres database. Done while the
+/// store opens, so no commit after `open` returns can go unnoticed.
+pub(crate) async fn listen_for_commits(backend: &Backend) -> Result<Option<PgListener>> {
+    let Some(pool) = backend.postgres_pool() else {
+        return Ok(None);
     };
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(NOTIFY_CHANNEL).await?;
+    Ok(Some(listener))
+}
+
+/// Forwards notifications of commits to the feeder.
+async fn forward_notifications(
+    mut listener: PgListener,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
     loop {
         tokio::select! {
             received = listener.try_recv() => match received {
                 Ok(Some(_)) => wake.notify_one(),
-                // Connection lost: notifications may have been missed, so look anyway.
+                // The connection was lost and has been re-established (and LISTEN renewed);
+                // notifications sent meanwhile are gone, so look at the log anyway.
                 Ok(None) => wake.notify_one(),
                 Err(err) => {
                     tracing::warn!(error = %err, "LISTEN connection failed; retrying");
                     wake.notify_one();
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        () = shutdown.cancelled() => return,
+                    }
                 }
             },
             () = shutdown.cancelled() => return,

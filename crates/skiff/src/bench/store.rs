@@ -263,29 +263,62 @@ macro_rules! raw_inserts {
         ] {
             sqlx::query(ddl).execute(&mut $conn).await?;
         }
+        // Each transaction inserts its rows with one multi-row statement per table: the
+        // fewest round trips sqlx allows, so this is a ceiling, not a strawman.
         let started = Instant::now();
         let mut revision: i64 = 0;
         while (revision as usize) < $total {
+            let rows = RAW_BATCH.min($total - revision as usize);
+            let keys: Vec<String> = (1..=rows as i64)
+                .map(|i| format!("/bench/raw/{:08}", revision + i))
+                .collect();
             let mut tx = $conn.begin().await?;
-            for _ in 0..RAW_BATCH.min($total - revision as usize) {
-                revision += 1;
-                let key = format!("/bench/raw/{revision:08}");
-                sqlx::query("INSERT INTO raw_kv (key, create_revision, mod_revision) VALUES ($1, $2, $2)")
-                    .bind(&key)
-                    .bind(revision)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("INSERT INTO raw_log (revision, key, create_revision, prev_revision, deleted, value) VALUES ($1, $2, $1, 0, FALSE, $3)")
-                    .bind(revision)
-                    .bind(&key)
-                    .bind(&$value[..])
-                    .execute(&mut *tx)
-                    .await?;
+            let mut kv = sqlx::query(sqlx::AssertSqlSafe(values_sql(
+                "INSERT INTO raw_kv (key, create_revision, mod_revision) VALUES ",
+                rows,
+                2,
+            )));
+            let mut log = sqlx::query(sqlx::AssertSqlSafe(values_sql(
+                "INSERT INTO raw_log (revision, key, create_revision, prev_revision, deleted, value) VALUES ",
+                rows,
+                6,
+            )));
+            for (i, key) in keys.iter().enumerate() {
+                let rev = revision + i as i64 + 1;
+                kv = kv.bind(key.as_str()).bind(rev);
+                log = log
+                    .bind(rev)
+                    .bind(key.as_str())
+                    .bind(rev)
+                    .bind(0_i64)
+                    .bind(false)
+                    .bind(&$value[..]);
             }
+            kv.execute(&mut *tx).await?;
+            log.execute(&mut *tx).await?;
             tx.commit().await?;
+            revision += rows as i64;
         }
         Ok($total as f64 / started.elapsed().as_secs_f64())
     }};
+}
+
+/// `prefix` followed by `rows` tuples of `columns` numbered placeholders; the kv tuples are
+/// `(key, rev, rev)`, so for two columns the second placeholder repeats.
+fn values_sql(prefix: &str, rows: usize, columns: usize) -> String {
+    let tuples: Vec<String> = (0..rows)
+        .map(|row| {
+            let p: Vec<String> = (1..=columns)
+                .map(|c| format!("${}", row * columns + c))
+                .collect();
+            if columns == 2 {
+                format!("({},{},{})", p[0], p[1], p[1])
+            } else {
+                format!("({})", p.join(","))
+            }
+        })
+        .collect();
+    format!("{prefix}{}", tuples.join(","))
 }
 
 /// The ceiling: the same log and index rows the store writes for a create, inserted directly
