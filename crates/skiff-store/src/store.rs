@@ -1,6 +1,7 @@
 //! [`Store`]: the public face. Wires the backend, the group-commit writer, the watch feeder
 //! and the compactor together and owns their tasks.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use crate::backend::{Backend, OpenOptions, Outcome, WriteOp};
 use crate::compactor::{Compactor, Retention, compact_range};
 use crate::model::{ReadAt, validate_key};
 use crate::watch::{Feeder, Hub, Watch, listen_for_commits};
-use crate::writer::{Job, Writer, submit};
+use crate::writer::{Counters, Job, Writer, submit};
 use crate::{Datastore, Error, KeyRange, KeyValue, RangePage, Result};
 
 /// Tuning knobs; the defaults suit a server.
@@ -56,6 +57,10 @@ pub struct Stats {
     pub compacted: i64,
     /// Rows in the log: live values, retained history and tombstones.
     pub log_rows: i64,
+    /// Write transactions this store committed (each carries one or more writes).
+    pub commits: u64,
+    /// Writes this store submitted.
+    pub writes: u64,
 }
 
 /// A revisioned key-value store with etcd's semantics. Cheap to clone; all clones share one
@@ -69,6 +74,7 @@ struct Inner {
     backend: Arc<Backend>,
     hub: Arc<Hub>,
     jobs: mpsc::Sender<Job>,
+    counters: Arc<Counters>,
     /// The newest revision this store has committed itself (may be ahead of the hub).
     committed: watch::Receiver<i64>,
     datastore: Datastore,
@@ -111,9 +117,11 @@ impl Store {
         let (jobs, queue) = mpsc::channel(config.max_batch.max(1) * 4);
         let (committed, committed_rx) = watch::channel(head);
 
+        let counters = Arc::new(Counters::default());
         let mut tasks = vec![
             tokio::spawn(
                 Writer {
+                    counters: counters.clone(),
                     backend: backend.clone(),
                     jobs: queue,
                     committed,
@@ -152,6 +160,7 @@ impl Store {
                 backend,
                 hub,
                 jobs,
+                counters,
                 committed: committed_rx,
                 datastore: datastore.clone(),
                 _stop_on_drop: shutdown.clone().drop_guard(),
@@ -272,6 +281,8 @@ impl Store {
             revision,
             compacted,
             log_rows: self.inner.backend.log_rows().await?,
+            commits: self.inner.counters.commits.load(Ordering::Relaxed),
+            writes: self.inner.counters.writes.load(Ordering::Relaxed),
         })
     }
 

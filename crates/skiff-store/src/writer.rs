@@ -3,6 +3,7 @@
 //! one transaction and one fsync, and a lone writer still commits at once.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
@@ -24,7 +25,20 @@ pub(crate) enum Job {
     },
 }
 
+/// Scheduler turns the writer waits for resubmitting writers before it commits.
+const MAX_GATHER_YIELDS: usize = 8;
+
+/// Counters of the writer's work, for stats and metrics.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Transactions committed with at least one write.
+    pub commits: AtomicU64,
+    /// Writes submitted (successful or not).
+    pub writes: AtomicU64,
+}
+
 pub(crate) struct Writer {
+    pub counters: Arc<Counters>,
     pub backend: Arc<Backend>,
     pub jobs: mpsc::Receiver<Job>,
     /// Announces each new head revision to the feeder that publishes events.
@@ -47,6 +61,19 @@ impl Writer {
                 }
             };
             let Some(job) = job else { break };
+            // Writers woken by the last commit are about to resubmit: give them a few turns
+            // of the scheduler while the queue still grows, so the next transaction carries
+            // them all instead of one now and the rest later. A lone writer costs a few
+            // yields, not a timer.
+            let mut queued = self.jobs.len();
+            for _ in 0..MAX_GATHER_YIELDS {
+                tokio::task::yield_now().await;
+                let now = self.jobs.len();
+                if now == queued || now + 1 >= self.max_batch {
+                    break;
+                }
+                queued = now;
+            }
             let mut next = Some(job);
             // Take everything already queued, up to the batch size; a compaction job ends
             // the batch so it runs in its own transaction.
@@ -80,6 +107,10 @@ impl Writer {
         if batch.is_empty() {
             return;
         }
+        self.counters.commits.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .writes
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
         let ops: Vec<&WriteOp> = batch.iter().map(|(op, _)| op).collect();
         match self.backend.apply(&ops).await {
             Ok((head, outcomes)) => {

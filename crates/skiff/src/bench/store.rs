@@ -72,6 +72,7 @@ enum Target {
 struct Figures {
     sequential_per_sec: f64,
     concurrent_per_sec: f64,
+    writes_per_commit: f64,
     raw_per_sec: f64,
     range_ms: f64,
     watch_p50: Duration,
@@ -90,8 +91,8 @@ fn report(backend: &str, f: &Figures) {
         f.sequential_per_sec
     );
     println!(
-        "| concurrent creates (group commit) | {:.0}/s |",
-        f.concurrent_per_sec
+        "| concurrent creates (group commit) | {:.0}/s ({:.1} writes per commit) |",
+        f.concurrent_per_sec, f.writes_per_commit
     );
     println!(
         "| raw ceiling (same rows, {RAW_BATCH} per transaction, same durability) | {:.0}/s |",
@@ -144,8 +145,12 @@ async fn measure(target: &Target, args: &Args) -> Result<Figures> {
     }
     let sequential_per_sec = sequential as f64 / started.elapsed().as_secs_f64();
 
+    let before = store.stats().await?;
     let concurrent_per_sec =
         concurrent_creates(&store, "/bench/conc/", args.writes, args.writers).await?;
+    let after = store.stats().await?;
+    let writes_per_commit =
+        (after.writes - before.writes) as f64 / (after.commits - before.commits).max(1) as f64;
     let raw_per_sec = raw_ceiling(target, args.writes).await?;
 
     // The concurrent phase wrote `writes` keys; a range reads 10,000 of them.
@@ -175,6 +180,7 @@ async fn measure(target: &Target, args: &Args) -> Result<Figures> {
     Ok(Figures {
         sequential_per_sec,
         concurrent_per_sec,
+        writes_per_commit,
         raw_per_sec,
         range_ms: best,
         watch_p50: Duration::from_micros(latency.value_at_quantile(0.5)),
