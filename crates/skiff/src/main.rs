@@ -2,6 +2,7 @@
 //! module; the work is done by the library crates.
 
 mod bench;
+mod datastore;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +22,9 @@ enum Command {
     /// Measure skiff's components against reference figures taken in the same run.
     #[command(subcommand)]
     Bench(bench::Bench),
+    /// Inspect or compact a datastore without running a server.
+    #[command(subcommand)]
+    Datastore(datastore::DatastoreCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -45,6 +49,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Bench(bench) => bench.run().await,
+            Command::Datastore(command) => command.run().await,
         }
     });
     match result {
