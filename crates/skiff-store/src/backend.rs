@@ -44,6 +44,9 @@ struct Dialect {
     notify: Option<&'static str>,
     /// Run after a compaction step has committed, to give space back.
     after_compact: Option<&'static str>,
+    /// Taken first in the migration transaction, so servers starting together on one
+    /// database do not race on CREATE TABLE.
+    migration_lock: Option<&'static str>,
 }
 
 static SQLITE: Dialect = Dialect {
@@ -60,6 +63,7 @@ static SQLITE: Dialect = Dialect {
     begin_snapshot: "BEGIN",
     notify: None,
     after_compact: Some("PRAGMA incremental_vacuum(2048)"),
+    migration_lock: None,
 };
 
 static POSTGRES: Dialect = Dialect {
@@ -75,6 +79,7 @@ static POSTGRES: Dialect = Dialect {
     begin_snapshot: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
     notify: Some("SELECT pg_notify('skiff_store_events', $1)"),
     after_compact: None,
+    migration_lock: Some("SELECT pg_advisory_xact_lock(727110357)"),
 };
 
 const SEED_META: &str = "INSERT INTO skiff_meta (name, value) VALUES ('revision', 0), \
@@ -771,9 +776,9 @@ async fn open_sqlite(path: &Path, options: &OpenOptions) -> Result<Backend> {
             tables.join(", ")
         )));
     }
-    migrate(&Pool::Sqlite(write.clone()), &SQLITE)
+    migrate(&Pool::Sqlite(write.clone()))
         .await
-        .map_err(|e| open_error(e.to_string()))?;
+        .map_err(open_error)?;
 
     let read = SqlitePoolOptions::new()
         .max_connections(options.max_connections.max(1))
@@ -841,62 +846,41 @@ async fn open_postgres(url: &str, options: &OpenOptions) -> Result<Backend> {
         .connect(url)
         .await
         .map_err(|e| open_error(describe_sqlx(&e)))?;
-    // Servers starting together on one database must not race on CREATE TABLE.
-    let mut tx = pool
-        .begin()
-        .await
-        .map_err(|e| open_error(describe_sqlx(&e)))?;
-    sqlx::query("SELECT pg_advisory_xact_lock(727110357)")
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| open_error(describe_sqlx(&e)))?;
-    for statement in POSTGRES.schema.iter().copied().chain([SEED_META]) {
-        sqlx::query(statement)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| open_error(describe_sqlx(&e)))?;
-    }
-    tx.commit()
-        .await
-        .map_err(|e| open_error(describe_sqlx(&e)))?;
-    let pool = Pool::Postgres(pool);
-    check_schema_version(&pool)
-        .await
-        .map_err(|e| open_error(e.to_string()))?;
-    let Pool::Postgres(pool) = pool else {
-        unreachable!()
-    };
-    Ok(Backend {
+    let backend = Backend {
         write: Pool::Postgres(pool.clone()),
         read: Pool::Postgres(pool),
         lock_file: std::sync::Mutex::new(None),
-    })
+    };
+    migrate(&backend.write).await.map_err(open_error)?;
+    Ok(backend)
 }
 
-async fn migrate(pool: &Pool, dialect: &Dialect) -> Result<()> {
-    dispatch!(pool, pool, _d => {
-        let mut tx = pool.begin().await?;
-        for statement in dialect.schema.iter().copied().chain([SEED_META]) {
-            sqlx::query(statement).execute(&mut *tx).await?;
+/// Creates the tables if missing and checks the schema version, in one transaction.
+async fn migrate(pool: &Pool) -> Result<(), String> {
+    let version: i64 = dispatch!(pool, pool, dialect => {
+        async {
+            let mut tx = pool.begin().await?;
+            if let Some(lock) = dialect.migration_lock {
+                sqlx::query(lock).execute(&mut *tx).await?;
+            }
+            for statement in dialect.schema.iter().copied().chain([SEED_META]) {
+                sqlx::query(statement).execute(&mut *tx).await?;
+            }
+            let version = sqlx::query_scalar(
+                "SELECT value FROM skiff_meta WHERE name = 'schema_version'",
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok::<i64, sqlx::Error>(version)
         }
-        tx.commit().await?;
-    });
-    check_schema_version(pool).await
-}
-
-async fn check_schema_version(pool: &Pool) -> Result<()> {
-    let version: i64 = dispatch!(pool, pool, _d => {
-        sqlx::query_scalar("SELECT value FROM skiff_meta WHERE name = 'schema_version'")
-            .fetch_one(pool)
-            .await?
+        .await
+        .map_err(|e| describe_sqlx(&e))?
     });
     if version > SCHEMA_VERSION {
-        return Err(Error::Open {
-            target: String::new(),
-            reason: format!(
-                "schema version {version} was written by a newer skiff (this one knows {SCHEMA_VERSION})"
-            ),
-        });
+        return Err(format!(
+            "schema version {version} was written by a newer skiff (this one knows {SCHEMA_VERSION})"
+        ));
     }
     Ok(())
 }
