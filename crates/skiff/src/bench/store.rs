@@ -160,8 +160,8 @@ async fn measure(target: &Target, args: &Args) -> Result<Figures> {
     let after = store.stats().await?;
     let writes_per_commit =
         (after.writes - before.writes) as f64 / (after.commits - before.commits).max(1) as f64;
-    let raw_per_row_per_sec = raw_ceiling(target, args.writes, 1).await?;
-    let raw_per_sec = raw_ceiling(target, args.writes, RAW_BATCH).await?;
+    let raw_per_row_per_sec = raw_ceiling(target, args.writes, args.writers, 1).await?;
+    let raw_per_sec = raw_ceiling(target, args.writes, args.writers, RAW_BATCH).await?;
 
     // The concurrent phase wrote `writes` keys; a range reads 10,000 of them.
     if args.writes < RANGE_KEYS {
@@ -275,7 +275,7 @@ async fn watch_latency(store: &Store, watchers: usize, events: usize) -> Result<
 /// `RAW_BATCH` rows; `$per_statement` rows go into each INSERT (1, or the whole batch: the
 /// fewest round trips sqlx allows).
 macro_rules! raw_inserts {
-    ($conn:ident, $total:expr, $per_statement:expr, $value:expr, $int:literal, $blob:literal) => {{
+    ($conn:ident, $total:expr, $writers:expr, $per_statement:expr, $value:expr, $int:literal, $blob:literal) => {{
         for ddl in [
             "DROP TABLE IF EXISTS raw_log",
             "DROP TABLE IF EXISTS raw_kv",
@@ -290,7 +290,7 @@ macro_rules! raw_inserts {
         while (revision as usize) < $total {
             let rows = RAW_BATCH.min($total - revision as usize);
             let keys: Vec<(i64, String)> = (1..=rows as i64)
-                .map(|i| (revision + i, format!("/bench/raw/{:08}", revision + i)))
+                .map(|i| (revision + i, raw_key(revision + i, $total, $writers)))
                 .collect();
             let mut tx = $conn.begin().await?;
             for chunk in keys.chunks($per_statement) {
@@ -324,6 +324,19 @@ macro_rules! raw_inserts {
     }};
 }
 
+/// The key the concurrent phase writes as its `revision`-th create: writers own consecutive
+/// stretches of keys and take turns, so consecutive revisions land in `writers` places of the
+/// key space (which is what makes index pages scatter; sequential keys would flatter the
+/// ceiling).
+fn raw_key(revision: i64, total: usize, writers: usize) -> String {
+    let index = (revision - 1) as usize;
+    let per_writer = total.div_ceil(writers);
+    format!(
+        "/bench/raw/{:08}",
+        (index % writers) * per_writer + index / writers
+    )
+}
+
 /// `prefix` followed by `rows` tuples of `columns` numbered placeholders; the kv tuples are
 /// `(key, rev, rev)`, so for two columns the second placeholder repeats.
 fn values_sql(prefix: &str, rows: usize, columns: usize) -> String {
@@ -345,7 +358,12 @@ fn values_sql(prefix: &str, rows: usize, columns: usize) -> String {
 /// The ceiling: the same log and index rows the store writes for a create, inserted directly
 /// in transactions of `RAW_BATCH` with the store's durability settings, `per_statement` rows
 /// per INSERT.
-async fn raw_ceiling(target: &Target, total: usize, per_statement: usize) -> Result<f64> {
+async fn raw_ceiling(
+    target: &Target,
+    total: usize,
+    writers: usize,
+    per_statement: usize,
+) -> Result<f64> {
     let value = vec![b'v'; VALUE_SIZE];
     match target {
         Target::Sqlite(_, path) => {
@@ -355,11 +373,27 @@ async fn raw_ceiling(target: &Target, total: usize, per_statement: usize) -> Res
                 .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sqlx::sqlite::SqliteSynchronous::Full);
             let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
-            raw_inserts!(conn, total, per_statement, value, "INTEGER", "BLOB")
+            raw_inserts!(
+                conn,
+                total,
+                writers,
+                per_statement,
+                value,
+                "INTEGER",
+                "BLOB"
+            )
         }
         Target::Postgres(_, url) => {
             let mut conn = sqlx::PgConnection::connect(url).await?;
-            raw_inserts!(conn, total, per_statement, value, "BIGINT", "BYTEA")
+            raw_inserts!(
+                conn,
+                total,
+                writers,
+                per_statement,
+                value,
+                "BIGINT",
+                "BYTEA"
+            )
         }
     }
 }
