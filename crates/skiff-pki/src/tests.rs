@@ -6,7 +6,10 @@ use super::*;
 fn names() -> (Vec<String>, Vec<IpAddr>) {
     (
         vec!["localhost".into(), "kubernetes.default.svc".into()],
-        vec![IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)],
+        vec![
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ],
     )
 }
 
@@ -85,7 +88,10 @@ fn damaged_or_half_present_ca_material_is_refused_with_its_path() {
     let err = ClusterPki::load_or_create(dir.path(), &dns, &ips)
         .err()
         .unwrap();
-    assert!(err.to_string().contains("only one of ca.crt and ca.key"), "{err}");
+    assert!(
+        err.to_string().contains("only one of ca.crt and ca.key"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 mod bench;
 mod datastore;
+mod server;
 
 use clap::{Parser, Subcommand};
 
@@ -19,6 +20,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the control plane: datastore, certificates, kubeconfig and the HTTPS API.
+    Server(server::Args),
     /// Measure skiff's components against reference figures taken in the same run.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -32,7 +35,7 @@ fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -48,6 +51,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Server(args) => server::run(args).await,
             Command::Bench(bench) => bench.run().await,
             Command::Datastore(command) => command.run().await,
         }

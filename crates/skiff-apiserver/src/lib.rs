@@ -1,0 +1,24 @@
+//! skiff's Kubernetes API server: HTTPS with client-certificate authentication, errors as
+//! `metav1.Status`, health and version endpoints, over a `skiff_store::Store`.
+//!
+//! Start at [`Server::bind`] and [`Server::run`]; [`router`] builds the HTTP routes and can be
+//! driven without sockets in tests. The REST API for Kubernetes kinds (discovery, OpenAPI,
+//! verbs, watch) is being built on top of this; see ARCHITECTURE.md.
+
+mod authn;
+mod routes;
+mod server;
+mod status;
+mod tls;
+
+pub use authn::Identity;
+pub use routes::{AppState, router};
+pub use server::{Server, ServerError};
+pub use status::ApiError;
+
+// The Kubernetes minor version served follows the k8s-openapi feature this crate is built with.
+k8s_openapi::k8s_if_1_33! { pub const KUBERNETES_MINOR: u32 = 33; }
+k8s_openapi::k8s_if_1_34! { pub const KUBERNETES_MINOR: u32 = 34; }
+k8s_openapi::k8s_if_1_35! { pub const KUBERNETES_MINOR: u32 = 35; }
+k8s_openapi::k8s_if_1_36! { pub const KUBERNETES_MINOR: u32 = 36; }
+k8s_openapi::k8s_if_1_37! { pub const KUBERNETES_MINOR: u32 = 37; }

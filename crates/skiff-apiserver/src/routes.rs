@@ -1,0 +1,84 @@
+//! HTTP routes: health probes, `/version`, and the authentication gate in front of everything
+//! else. Unknown paths answer a 404 `Status`, like kube-apiserver.
+
+use axum::extract::{Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use skiff_store::Store;
+
+use crate::{ApiError, Identity, KUBERNETES_MINOR};
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+}
+
+/// Paths any client may read without credentials: only liveness and readiness, which reveal
+/// nothing and are what load balancers and container health checks probe.
+const PUBLIC_PATHS: &[&str] = &["/healthz", "/livez", "/readyz"];
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthy))
+        .route("/livez", get(healthy))
+        .route("/readyz", get(ready))
+        .route("/version", get(version))
+        .fallback(not_found)
+        .layer(middleware::from_fn(require_identity))
+        .with_state(state)
+}
+
+async fn require_identity(request: Request, next: Next) -> Response {
+    let public = PUBLIC_PATHS.contains(&request.uri().path());
+    if public || request.extensions().get::<Identity>().is_some() {
+        next.run(request).await
+    } else {
+        ApiError::unauthorized().into_response()
+    }
+}
+
+async fn healthy() -> impl IntoResponse {
+    ([(CONTENT_TYPE, "text/plain; charset=utf-8")], "ok")
+}
+
+/// Ready when the store answers.
+async fn ready(State(state): State<AppState>) -> Response {
+    match state.store.revision().await {
+        Ok(_) => healthy().await.into_response(),
+        Err(err) => {
+            tracing::warn!(error = %err, "readyz: store unavailable");
+            ApiError::unavailable(format!("[-]etcd failed: {err}")).into_response()
+        }
+    }
+}
+
+async fn version() -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "major": "1",
+        "minor": KUBERNETES_MINOR.to_string(),
+        "gitVersion": format!("v1.{KUBERNETES_MINOR}.0+skiff.{}", env!("CARGO_PKG_VERSION")),
+        "gitCommit": option_env!("SKIFF_GIT_COMMIT").unwrap_or("unknown"),
+        "gitTreeState": "clean",
+        "buildDate": "1970-01-01T00:00:00Z",
+        "goVersion": "n/a (rust)",
+        "compiler": "rustc",
+        "platform": format!("{}/{}", std::env::consts::OS, go_arch()),
+    }))
+}
+
+/// Kubernetes names architectures the Go way.
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found_path()
+}

@@ -1,0 +1,153 @@
+//! `skiff server`: the control plane. Today: the store, cluster certificates, a kubeconfig,
+//! and the HTTPS API server with authentication, health and version endpoints.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use skiff_apiserver::{AppState, Server};
+use skiff_pki::{ClusterPki, Kubeconfig};
+use skiff_store::{Config, Datastore, Store};
+use tokio_util::sync::CancellationToken;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Where state, certificates and the kubeconfig live [default: /var/lib/skiff as root,
+    /// ~/.local/share/skiff otherwise].
+    #[arg(long, env = "SKIFF_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// The datastore: a SQLite file or sqlite://PATH, or a postgres:// URL
+    /// [default: DATA_DIR/db/state.db].
+    #[arg(long, env = "SKIFF_DATASTORE")]
+    datastore: Option<String>,
+    /// Address and port of the HTTPS API.
+    #[arg(long, default_value = "0.0.0.0:6443")]
+    listen: SocketAddr,
+    /// Extra names or addresses for the serving certificate (repeatable).
+    #[arg(long = "tls-san")]
+    tls_san: Vec<String>,
+    /// Where to write the admin kubeconfig [default: DATA_DIR/kubeconfig.yaml].
+    #[arg(long)]
+    write_kubeconfig: Option<PathBuf>,
+}
+
+/// The first address of k3s's default service range (10.43.0.0/16): the `kubernetes` Service.
+const FIRST_SERVICE_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 43, 0, 1));
+
+pub async fn run(args: Args) -> Result<()> {
+    let data_dir = match args.data_dir {
+        Some(dir) => dir,
+        None => default_data_dir()?,
+    };
+    let datastore = match &args.datastore {
+        Some(text) => Datastore::parse(text)?,
+        None => Datastore::Sqlite(data_dir.join("db").join("state.db")),
+    };
+    let store = Store::open(&datastore, Config::default())
+        .await
+        .context("opening the datastore")?;
+
+    let (dns_names, ip_addresses) = serving_names(&args.listen, &args.tls_san);
+    let pki = ClusterPki::load_or_create(&data_dir.join("tls"), &dns_names, &ip_addresses)
+        .context("preparing certificates")?;
+    let server = Server::bind(args.listen, pki.ca.cert_pem(), &pki.serving).await?;
+    let bound = server.local_addr()?;
+
+    let kubeconfig_path = args
+        .write_kubeconfig
+        .unwrap_or_else(|| data_dir.join("kubeconfig.yaml"));
+    let host = match bound.ip() {
+        ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        ip => ip,
+    };
+    Kubeconfig {
+        name: "default".to_owned(),
+        server: format!("https://{}", SocketAddr::new(host, bound.port())),
+        ca_pem: pki.ca.cert_pem().to_owned(),
+        client: pki.admin.clone(),
+    }
+    .write(&kubeconfig_path)
+    .context("writing the kubeconfig")?;
+    tracing::info!(address = %bound, kubeconfig = %kubeconfig_path.display(), datastore = %datastore.describe(), "skiff server ready");
+
+    let shutdown = CancellationToken::new();
+    let signals = tokio::spawn(stop_on_signal(shutdown.clone()));
+    server
+        .run(
+            skiff_apiserver::router(AppState {
+                store: store.clone(),
+            }),
+            shutdown.clone(),
+        )
+        .await;
+    signals.abort();
+    store.close().await;
+    Ok(())
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot watch SIGTERM");
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+    shutdown.cancel();
+}
+
+fn default_data_dir() -> Result<PathBuf> {
+    if is_root() {
+        return Ok(PathBuf::from("/var/lib/skiff"));
+    }
+    let home = std::env::var_os("HOME").context("HOME is not set; pass --data-dir")?;
+    Ok(PathBuf::from(home).join(".local/share/skiff"))
+}
+
+fn is_root() -> bool {
+    // The owner of /proc/self is this process's effective user.
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// The names clients may use to reach the API: loopback, the host name, the in-cluster
+/// service names and address, the listen address, and `--tls-san` extras.
+fn serving_names(listen: &SocketAddr, extra: &[String]) -> (Vec<String>, Vec<IpAddr>) {
+    let mut dns: Vec<String> = [
+        "localhost",
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+        "kubernetes.default.svc.cluster.local",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        let host = host.trim();
+        if !host.is_empty() && !dns.iter().any(|d| d == host) {
+            dns.push(host.to_owned());
+        }
+    }
+    let mut ips = vec![
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(Ipv6Addr::LOCALHOST),
+        FIRST_SERVICE_IP,
+    ];
+    if !listen.ip().is_unspecified() && !ips.contains(&listen.ip()) {
+        ips.push(listen.ip());
+    }
+    for san in extra {
+        match san.parse::<IpAddr>() {
+            Ok(ip) if !ips.contains(&ip) => ips.push(ip),
+            Ok(_) => {}
+            Err(_) if !dns.contains(san) => dns.push(san.clone()),
+            Err(_) => {}
+        }
+    }
+    (dns, ips)
+}

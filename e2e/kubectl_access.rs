@@ -1,0 +1,260 @@
+//! End to end: a real `skiff server` on a fresh data dir, driven by real kubectl binaries of
+//! several minors (each with its own cache dir) using the kubeconfig the server wrote.
+//!
+//! kubectl comes from the machine image: the dispatcher on PATH and, beside its target,
+//! `kubectl.1.27` ... `kubectl.1.33`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The kubectl minors every e2e test runs with: newest, one back, and the oldest supported.
+const KUBECTL_MINORS: &[&str] = &["1.33", "1.32", "1.27"];
+
+fn kubectl_binary(minor: &str) -> PathBuf {
+    let dispatcher = which("kubectl").expect("kubectl is on PATH (part of the machine image)");
+    let dir = std::fs::canonicalize(&dispatcher)
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_owned();
+    let binary = dir.join(format!("kubectl.{minor}"));
+    assert!(binary.exists(), "{} is missing", binary.display());
+    binary
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| Path::new(dir).join(name))
+        .find(|p| p.is_file())
+}
+
+/// A running `skiff server` that is stopped (SIGTERM, then SIGKILL) when dropped.
+struct ServerProcess {
+    child: Child,
+    kubeconfig: PathBuf,
+}
+
+impl ServerProcess {
+    fn start(data_dir: &Path) -> ServerProcess {
+        let kubeconfig = data_dir.join("kubeconfig.yaml");
+        let _ = std::fs::remove_file(&kubeconfig);
+        let child = Command::new(env!("CARGO_BIN_EXE_skiff"))
+            .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start skiff server");
+        let server = ServerProcess { child, kubeconfig };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !server.kubeconfig.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "server wrote no kubeconfig in 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    fn stop(mut self) {
+        self.terminate();
+    }
+
+    fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.terminate();
+        }
+    }
+}
+
+struct Output {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+fn kubectl(minor: &str, kubeconfig: &Path, cache: &Path, args: &[&str]) -> Output {
+    let out = Command::new(kubectl_binary(minor))
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--cache-dir")
+        .arg(cache.join(minor))
+        .args(args)
+        .output()
+        .expect("run kubectl");
+    Output {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn wait_ready(kubeconfig: &Path, cache: &Path) -> Duration {
+    let started = Instant::now();
+    loop {
+        let out = kubectl("1.33", kubeconfig, cache, &["get", "--raw", "/readyz"]);
+        if out.ok && out.stdout.trim() == "ok" {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "not ready in 30 s: {}",
+            out.stderr
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn kubectl_versions_reach_the_server_with_the_generated_kubeconfig() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let started = Instant::now();
+    let server = ServerProcess::start(&dir.path().join("data"));
+    let ready_after = wait_ready(&server.kubeconfig, &cache);
+    eprintln!(
+        "cold start to ready: {:?} (kubeconfig after {:?})",
+        started.elapsed(),
+        started.elapsed() - ready_after
+    );
+
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&server.kubeconfig)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "kubeconfig holds a private key");
+
+    for minor in KUBECTL_MINORS {
+        let version = kubectl(
+            minor,
+            &server.kubeconfig,
+            &cache,
+            &["version", "-o", "json"],
+        );
+        assert!(version.ok, "kubectl {minor} version: {}", version.stderr);
+        let json: serde_json::Value = serde_json::from_str(&version.stdout).unwrap();
+        let git_version = json["serverVersion"]["gitVersion"].as_str().unwrap();
+        assert!(git_version.starts_with("v1.33."), "{git_version}");
+        assert_eq!(json["serverVersion"]["major"], "1");
+
+        for probe in ["/healthz", "/livez", "/readyz"] {
+            let out = kubectl(minor, &server.kubeconfig, &cache, &["get", "--raw", probe]);
+            assert!(
+                out.ok && out.stdout.trim() == "ok",
+                "{probe}: {}",
+                out.stderr
+            );
+        }
+
+        let missing = kubectl(
+            minor,
+            &server.kubeconfig,
+            &cache,
+            &["get", "--raw", "/no/such/path"],
+        );
+        assert!(!missing.ok);
+        assert!(
+            missing
+                .stderr
+                .contains("the server could not find the requested resource"),
+            "kubectl {minor}: {}",
+            missing.stderr
+        );
+    }
+    server.stop();
+}
+
+#[test]
+fn requests_without_valid_credentials_are_refused_with_401() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let server = ServerProcess::start(&dir.path().join("data"));
+    wait_ready(&server.kubeconfig, &cache);
+
+    // The same cluster and CA, but no client certificate; a bearer token the server does not
+    // know (with no credentials at all, kubectl would prompt for a password instead).
+    let text = std::fs::read_to_string(&server.kubeconfig).unwrap();
+    let anonymous: String = text
+        .lines()
+        .filter(|l| !l.contains("client-certificate-data") && !l.contains("client-key-data"))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .replace(
+            "  user:\n",
+            "  user:\n    token: not-a-token-this-server-issued\n",
+        );
+    let anonymous_path = dir.path().join("anonymous.yaml");
+    std::fs::write(&anonymous_path, anonymous).unwrap();
+
+    for minor in KUBECTL_MINORS {
+        let out = kubectl(
+            minor,
+            &anonymous_path,
+            &cache,
+            &["get", "--raw", "/version"],
+        );
+        assert!(!out.ok, "kubectl {minor}: anonymous /version was served");
+        assert!(
+            out.stderr.contains("Unauthorized"),
+            "kubectl {minor}: {}",
+            out.stderr
+        );
+        // Liveness and readiness stay open to probes.
+        let probe = kubectl(minor, &anonymous_path, &cache, &["get", "--raw", "/livez"]);
+        assert!(probe.ok, "kubectl {minor}: {}", probe.stderr);
+    }
+    server.stop();
+}
+
+#[test]
+fn a_restarted_server_keeps_its_certificates_so_old_kubeconfigs_still_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let data = dir.path().join("data");
+    let first = ServerProcess::start(&data);
+    wait_ready(&first.kubeconfig, &cache);
+    let saved = dir.path().join("saved-kubeconfig.yaml");
+    std::fs::copy(&first.kubeconfig, &saved).unwrap();
+    first.stop();
+
+    // Same data dir; the port changes (0 again), so point the saved file at the new one.
+    let second = ServerProcess::start(&data);
+    wait_ready(&second.kubeconfig, &cache);
+    let new_text = std::fs::read_to_string(&second.kubeconfig).unwrap();
+    let server_line = new_text
+        .lines()
+        .find(|l| l.trim_start().starts_with("server:"))
+        .unwrap();
+    let old_text = std::fs::read_to_string(&saved).unwrap();
+    let old_server_line = old_text
+        .lines()
+        .find(|l| l.trim_start().starts_with("server:"))
+        .unwrap();
+    std::fs::write(&saved, old_text.replace(old_server_line, server_line)).unwrap();
+    let out = kubectl("1.33", &saved, &cache, &["get", "--raw", "/version"]);
+    assert!(out.ok, "{}", out.stderr);
+    second.stop();
+}
