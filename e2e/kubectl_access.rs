@@ -39,11 +39,16 @@ struct ServerProcess {
 
 impl ServerProcess {
     fn start(data_dir: &Path) -> ServerProcess {
+        Self::start_with(data_dir, &[])
+    }
+
+    fn start_with(data_dir: &Path, extra_args: &[&str]) -> ServerProcess {
         let kubeconfig = data_dir.join("kubeconfig.yaml");
         let _ = std::fs::remove_file(&kubeconfig);
         let child = Command::new(env!("CARGO_BIN_EXE_skiff"))
             .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(extra_args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -196,18 +201,12 @@ fn requests_without_valid_credentials_are_refused_with_401() {
 
     // The same cluster and CA, but no client certificate; a bearer token the server does not
     // know (with no credentials at all, kubectl would prompt for a password instead).
-    let text = std::fs::read_to_string(&server.kubeconfig).unwrap();
-    let anonymous: String = text
-        .lines()
-        .filter(|l| !l.contains("client-certificate-data") && !l.contains("client-key-data"))
-        .map(|l| format!("{l}\n"))
-        .collect::<String>()
-        .replace(
-            "  user:\n",
-            "  user:\n    token: not-a-token-this-server-issued\n",
-        );
     let anonymous_path = dir.path().join("anonymous.yaml");
-    std::fs::write(&anonymous_path, anonymous).unwrap();
+    with_token(
+        &server.kubeconfig,
+        "not-a-token-this-server-issued",
+        &anonymous_path,
+    );
 
     for minor in KUBECTL_MINORS {
         let out = kubectl(
@@ -257,4 +256,56 @@ fn a_restarted_server_keeps_its_certificates_so_old_kubeconfigs_still_work() {
     let out = kubectl("1.33", &saved, &cache, &["get", "--raw", "/version"]);
     assert!(out.ok, "{}", out.stderr);
     second.stop();
+}
+
+/// The kubeconfig `path` with its client certificate replaced by a bearer token.
+fn with_token(path: &Path, token: &str, out: &Path) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let replaced: String = text
+        .lines()
+        .filter(|l| !l.contains("client-certificate-data") && !l.contains("client-key-data"))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .replace("  user:\n", &format!("  user:\n    token: {token}\n"));
+    std::fs::write(out, replaced).unwrap();
+}
+
+#[test]
+fn bearer_tokens_from_the_token_file_authenticate() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let tokens = dir.path().join("tokens.csv");
+    std::fs::write(&tokens, "e2e-token-31337,alice,uid-1,\"devs\"\n").unwrap();
+    let server = ServerProcess::start_with(
+        &dir.path().join("data"),
+        &["--token-auth-file", tokens.to_str().unwrap()],
+    );
+    wait_ready(&server.kubeconfig, &cache);
+    let token_config = dir.path().join("token.yaml");
+    with_token(&server.kubeconfig, "e2e-token-31337", &token_config);
+    for minor in KUBECTL_MINORS {
+        let out = kubectl(minor, &token_config, &cache, &["get", "--raw", "/version"]);
+        assert!(out.ok, "kubectl {minor}: {}", out.stderr);
+    }
+    server.stop();
+}
+
+#[test]
+fn a_malformed_token_file_stops_the_server_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.csv");
+    std::fs::write(&tokens, "only-a-token\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--token-auth-file")
+        .arg(&tokens)
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("line 1"), "{stderr}");
+    assert!(stderr.contains("tokens.csv"), "{stderr}");
 }

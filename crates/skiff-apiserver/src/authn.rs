@@ -35,3 +35,135 @@ impl Identity {
         Some(Identity { user, groups })
     }
 }
+
+/// Static bearer tokens, read from a file in kube-apiserver's `--token-auth-file` format:
+/// one `token,user,uid,"group1,group2"` per line (groups optional; `#` starts a comment).
+#[derive(Default)]
+pub struct StaticTokens {
+    by_token: std::collections::HashMap<String, Identity>,
+}
+
+/// A token file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenFileError {
+    #[error("reading token file {path}: {source}")]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("token file {path}, line {line}: {reason}")]
+    Line {
+        path: std::path::PathBuf,
+        line: usize,
+        reason: &'static str,
+    },
+}
+
+impl StaticTokens {
+    pub fn load(path: &std::path::Path) -> Result<StaticTokens, TokenFileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TokenFileError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|(line, reason)| TokenFileError::Line {
+            path: path.to_owned(),
+            line,
+            reason,
+        })
+    }
+
+    /// Parses the file's text; errors give the 1-based line and what is wrong with it.
+    pub fn parse(text: &str) -> Result<StaticTokens, (usize, &'static str)> {
+        let mut by_token = std::collections::HashMap::new();
+        for (index, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut fields = line.splitn(4, ',');
+            let token = fields.next().unwrap_or_default().trim();
+            let user = fields.next().unwrap_or_default().trim();
+            let _uid = fields
+                .next()
+                .ok_or((index + 1, "expected token,user,uid[,groups]"))?;
+            if token.is_empty() || user.is_empty() {
+                return Err((index + 1, "token and user must not be empty"));
+            }
+            let mut groups: Vec<String> = fields
+                .next()
+                .map(|g| g.trim().trim_matches('"'))
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|g| !g.is_empty())
+                .map(str::to_owned)
+                .collect();
+            groups.push(AUTHENTICATED_GROUP.to_owned());
+            let identity = Identity {
+                user: user.to_owned(),
+                groups,
+            };
+            if by_token.insert(token.to_owned(), identity).is_some() {
+                return Err((index + 1, "duplicate token"));
+            }
+        }
+        Ok(StaticTokens { by_token })
+    }
+
+    /// The identity of an `Authorization` header value, if it is a known bearer token.
+    pub fn authenticate(&self, authorization: &str) -> Option<&Identity> {
+        let (scheme, token) = authorization.split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return None;
+        }
+        self.by_token.get(token.trim())
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_token.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_token.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_file_lines_become_identities() {
+        let tokens = StaticTokens::parse(
+            "# comment\n\nsecret1,alice,uid-1,\"devs,ops\"\nsecret2,bob,uid-2\n",
+        )
+        .unwrap();
+        assert_eq!(tokens.len(), 2);
+        let alice = tokens.authenticate("Bearer secret1").unwrap();
+        assert_eq!(alice.user, "alice");
+        assert_eq!(alice.groups, ["devs", "ops", AUTHENTICATED_GROUP]);
+        assert_eq!(
+            tokens.authenticate("bearer secret2").unwrap().groups,
+            [AUTHENTICATED_GROUP]
+        );
+        assert!(tokens.authenticate("Bearer nope").is_none());
+        assert!(tokens.authenticate("Basic secret1").is_none());
+    }
+
+    #[test]
+    fn bad_token_lines_name_the_line() {
+        assert_eq!(
+            StaticTokens::parse("ok,u,1\nbroken\n").err(),
+            Some((2, "expected token,user,uid[,groups]"))
+        );
+        assert_eq!(
+            StaticTokens::parse(",u,1\n").err(),
+            Some((1, "token and user must not be empty"))
+        );
+        assert_eq!(
+            StaticTokens::parse("t,u,1\nt,v,2\n").err(),
+            Some((2, "duplicate token"))
+        );
+    }
+}

@@ -11,7 +11,7 @@ mod server;
 mod status;
 mod tls;
 
-pub use authn::Identity;
+pub use authn::{Identity, StaticTokens, TokenFileError};
 pub use routes::{AppState, router};
 pub use server::{Server, ServerError};
 pub use status::ApiError;

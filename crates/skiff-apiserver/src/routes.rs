@@ -2,19 +2,24 @@
 //! else. Unknown paths answer a 404 `Status`, like kube-apiserver.
 
 use axum::extract::{Request, State};
-use axum::http::header::CONTENT_TYPE;
+use std::sync::Arc;
+
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use skiff_store::Store;
 
+use crate::authn::StaticTokens;
 use crate::{ApiError, Identity, KUBERNETES_MINOR};
 
 /// What handlers share.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// Bearer tokens from `--token-auth-file` (empty if none).
+    pub tokens: Arc<StaticTokens>,
 }
 
 /// Paths any client may read without credentials: only liveness and readiness, which reveal
@@ -28,11 +33,24 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ready))
         .route("/version", get(version))
         .fallback(not_found)
-        .layer(middleware::from_fn(require_identity))
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)
 }
 
-async fn require_identity(request: Request, next: Next) -> Response {
+/// Attaches the caller's identity (client certificate, set by the listener, or bearer token)
+/// and refuses anonymous callers outside the probes.
+async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    if request.extensions().get::<Identity>().is_none() {
+        let from_token = request
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| state.tokens.authenticate(value))
+            .cloned();
+        if let Some(identity) = from_token {
+            request.extensions_mut().insert(identity);
+        }
+    }
     let public = PUBLIC_PATHS.contains(&request.uri().path());
     if public || request.extensions().get::<Identity>().is_some() {
         next.run(request).await

@@ -2,7 +2,9 @@
 
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode};
-use skiff_apiserver::{AppState, Identity, KUBERNETES_MINOR, router};
+use std::sync::Arc;
+
+use skiff_apiserver::{AppState, Identity, KUBERNETES_MINOR, StaticTokens, router};
 use skiff_store::{Config, Datastore, Store};
 use tower::ServiceExt;
 
@@ -15,7 +17,14 @@ async fn app() -> (axum::Router, tempfile::TempDir) {
     let store = Store::open(&Datastore::Sqlite(dir.path().join("state.db")), config)
         .await
         .unwrap();
-    (router(AppState { store }), dir)
+    let tokens = StaticTokens::parse("s3cr3t,alice,uid-1,\"devs\"\n").unwrap();
+    (
+        router(AppState {
+            store,
+            tokens: Arc::new(tokens),
+        }),
+        dir,
+    )
 }
 
 fn admin() -> Identity {
@@ -30,7 +39,15 @@ async fn call(
     path: &str,
     who: Option<Identity>,
 ) -> (StatusCode, serde_json::Value, String) {
-    let mut request = Request::get(path).body(Body::empty()).unwrap();
+    call_with(app, Request::get(path), who).await
+}
+
+async fn call_with(
+    app: &axum::Router,
+    request: axum::http::request::Builder,
+    who: Option<Identity>,
+) -> (StatusCode, serde_json::Value, String) {
+    let mut request = request.body(Body::empty()).unwrap();
     if let Some(who) = who {
         request.extensions_mut().insert(who);
     }
@@ -100,9 +117,22 @@ async fn readyz_fails_when_the_store_is_closed() {
     .unwrap();
     let app = router(AppState {
         store: store.clone(),
+        tokens: Arc::default(),
     });
     store.close().await;
     let (code, body, _) = call(&app, "/readyz", None).await;
     assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body["kind"], "Status");
+}
+
+#[tokio::test]
+async fn a_known_bearer_token_authenticates_and_an_unknown_one_does_not() {
+    let (app, _dir) = app().await;
+    let known = Request::get("/version").header("Authorization", "Bearer s3cr3t");
+    assert_eq!(call_with(&app, known, None).await.0, StatusCode::OK);
+    let unknown = Request::get("/version").header("Authorization", "Bearer guess");
+    assert_eq!(
+        call_with(&app, unknown, None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
 }

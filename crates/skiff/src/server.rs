@@ -3,9 +3,10 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use skiff_apiserver::{AppState, Server};
+use skiff_apiserver::{AppState, Server, StaticTokens};
 use skiff_pki::{ClusterPki, Kubeconfig};
 use skiff_store::{Config, Datastore, Store};
 use tokio_util::sync::CancellationToken;
@@ -29,6 +30,10 @@ pub struct Args {
     /// Where to write the admin kubeconfig [default: DATA_DIR/kubeconfig.yaml].
     #[arg(long)]
     write_kubeconfig: Option<PathBuf>,
+    /// Bearer tokens, one `token,user,uid,"group1,group2"` per line (kube-apiserver's
+    /// --token-auth-file format).
+    #[arg(long)]
+    token_auth_file: Option<PathBuf>,
 }
 
 /// The first address of k3s's default service range (10.43.0.0/16): the `kubernetes` Service.
@@ -42,6 +47,10 @@ pub async fn run(args: Args) -> Result<()> {
     let datastore = match &args.datastore {
         Some(text) => Datastore::parse(text)?,
         None => Datastore::Sqlite(data_dir.join("db").join("state.db")),
+    };
+    let tokens = match &args.token_auth_file {
+        Some(path) => StaticTokens::load(path)?,
+        None => StaticTokens::default(),
     };
     let store = Store::open(&datastore, Config::default())
         .await
@@ -76,6 +85,7 @@ pub async fn run(args: Args) -> Result<()> {
         .run(
             skiff_apiserver::router(AppState {
                 store: store.clone(),
+                tokens: Arc::new(tokens),
             }),
             shutdown.clone(),
         )
