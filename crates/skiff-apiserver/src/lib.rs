@@ -1,17 +1,20 @@
 //! skiff's Kubernetes API server: HTTPS with client-certificate authentication, errors as
-//! `metav1.Status`, health and version endpoints, over a `skiff_store::Store`.
+//! `metav1.Status`, health, version and Prometheus metrics endpoints, over a
+//! `skiff_store::Store`.
 //!
 //! Start at [`Server::bind`] and [`Server::run`]; [`router`] builds the HTTP routes and can be
 //! driven without sockets in tests. The REST API for Kubernetes kinds (discovery, OpenAPI,
 //! verbs, watch) is being built on top of this; see ARCHITECTURE.md.
 
 mod authn;
+mod metrics;
 mod routes;
 mod server;
 mod status;
 mod tls;
 
 pub use authn::{Identity, StaticTokens, TokenFileError};
+pub use metrics::Metrics;
 pub use routes::{AppState, router};
 pub use server::{Server, ServerError};
 pub use status::ApiError;

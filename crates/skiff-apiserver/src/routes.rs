@@ -3,6 +3,7 @@
 
 use axum::extract::{Request, State};
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::middleware::{self, Next};
@@ -12,6 +13,7 @@ use axum::{Json, Router};
 use skiff_store::Store;
 
 use crate::authn::StaticTokens;
+use crate::metrics::Metrics;
 use crate::{ApiError, Identity, KUBERNETES_MINOR};
 
 /// What handlers share.
@@ -20,6 +22,17 @@ pub struct AppState {
     pub store: Store,
     /// Bearer tokens from `--token-auth-file` (empty if none).
     pub tokens: Arc<StaticTokens>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    pub fn new(store: Store, tokens: StaticTokens) -> AppState {
+        AppState {
+            store,
+            tokens: Arc::new(tokens),
+            metrics: Arc::default(),
+        }
+    }
 }
 
 /// Paths any client may read without credentials: only liveness and readiness, which reveal
@@ -32,8 +45,10 @@ pub fn router(state: AppState) -> Router {
         .route("/livez", get(healthy))
         .route("/readyz", get(ready))
         .route("/version", get(version))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(middleware::from_fn_with_state(state.clone(), measure))
         .with_state(state)
 }
 
@@ -57,6 +72,24 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
     } else {
         ApiError::unauthorized().into_response()
     }
+}
+
+/// Counts every request, including refused ones, by method and response code.
+async fn measure(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let response = next.run(request).await;
+    state
+        .metrics
+        .record(&method, response.status().as_u16(), started.elapsed());
+    response
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(&state.store),
+    )
 }
 
 async fn healthy() -> impl IntoResponse {

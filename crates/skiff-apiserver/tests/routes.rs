@@ -2,8 +2,6 @@
 
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode};
-use std::sync::Arc;
-
 use skiff_apiserver::{AppState, Identity, KUBERNETES_MINOR, StaticTokens, router};
 use skiff_store::{Config, Datastore, Store};
 use tower::ServiceExt;
@@ -18,13 +16,7 @@ async fn app() -> (axum::Router, tempfile::TempDir) {
         .await
         .unwrap();
     let tokens = StaticTokens::parse("s3cr3t,alice,uid-1,\"devs\"\n").unwrap();
-    (
-        router(AppState {
-            store,
-            tokens: Arc::new(tokens),
-        }),
-        dir,
-    )
+    (router(AppState::new(store, tokens)), dir)
 }
 
 fn admin() -> Identity {
@@ -115,10 +107,7 @@ async fn readyz_fails_when_the_store_is_closed() {
     )
     .await
     .unwrap();
-    let app = router(AppState {
-        store: store.clone(),
-        tokens: Arc::default(),
-    });
+    let app = router(AppState::new(store.clone(), StaticTokens::default()));
     store.close().await;
     let (code, body, _) = call(&app, "/readyz", None).await;
     assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
@@ -133,6 +122,33 @@ async fn a_known_bearer_token_authenticates_and_an_unknown_one_does_not() {
     let unknown = Request::get("/version").header("Authorization", "Bearer guess");
     assert_eq!(
         call_with(&app, unknown, None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_method_and_code_and_expose_the_store() {
+    let (app, _dir) = app().await;
+    call(&app, "/version", None).await;
+    call(&app, "/version", Some(admin())).await;
+    let (code, _, text) = call(&app, "/metrics", Some(admin())).await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(
+        text.contains("apiserver_request_total{code=\"401\",method=\"GET\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("apiserver_request_total{code=\"200\",method=\"GET\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("apiserver_request_duration_seconds_count{method=\"GET\"} 2"),
+        "{text}"
+    );
+    assert!(text.contains("skiff_store_revision 0"), "{text}");
+    // Metrics are for authenticated callers only.
+    assert_eq!(
+        call(&app, "/metrics", None).await.0,
         StatusCode::UNAUTHORIZED
     );
 }

@@ -26,5 +26,5 @@ pub use compactor::Retention;
 pub use datastore::Datastore;
 pub use error::{Error, Result};
 pub use model::{Event, EventKind, KeyRange, KeyValue, RangePage, ReadAt};
-pub use store::{Config, Stats, Store};
+pub use store::{Config, Counters, Stats, Store};
 pub use watch::Watch;

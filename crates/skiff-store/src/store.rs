@@ -14,7 +14,7 @@ use crate::backend::{Backend, OpenOptions, Outcome, WriteOp};
 use crate::compactor::{Compactor, Retention, compact_range};
 use crate::model::{ReadAt, validate_key};
 use crate::watch::{Feeder, Hub, Watch, listen_for_commits};
-use crate::writer::{Counters, Job, Writer, submit};
+use crate::writer::{self, Job, Writer, submit};
 use crate::{Datastore, Error, KeyRange, KeyValue, RangePage, Result};
 
 /// Tuning knobs; the defaults suit a server.
@@ -63,6 +63,15 @@ pub struct Stats {
     pub writes: u64,
 }
 
+/// Counters that cost nothing to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counters {
+    /// The newest revision whose events have been published to watchers.
+    pub revision: i64,
+    pub commits: u64,
+    pub writes: u64,
+}
+
 /// A revisioned key-value store with etcd's semantics. Cheap to clone; all clones share one
 /// writer, one watch feed and one compactor.
 #[derive(Clone)]
@@ -74,7 +83,7 @@ struct Inner {
     backend: Arc<Backend>,
     hub: Arc<Hub>,
     jobs: mpsc::Sender<Job>,
-    counters: Arc<Counters>,
+    counters: Arc<writer::Counters>,
     /// The newest revision this store has committed itself (may be ahead of the hub).
     committed: watch::Receiver<i64>,
     datastore: Datastore,
@@ -117,7 +126,7 @@ impl Store {
         let (jobs, queue) = mpsc::channel(config.max_batch.max(1) * 4);
         let (committed, committed_rx) = watch::channel(head);
 
-        let counters = Arc::new(Counters::default());
+        let counters = Arc::new(writer::Counters::default());
         let mut tasks = vec![
             tokio::spawn(
                 Writer {
@@ -284,6 +293,16 @@ impl Store {
             commits: self.inner.counters.commits.load(Ordering::Relaxed),
             writes: self.inner.counters.writes.load(Ordering::Relaxed),
         })
+    }
+
+    /// In-memory counters, free to read (for metrics endpoints): the newest revision published
+    /// to watchers, commits and writes so far.
+    pub fn counters(&self) -> Counters {
+        Counters {
+            revision: self.inner.hub.published(),
+            commits: self.inner.counters.commits.load(Ordering::Relaxed),
+            writes: self.inner.counters.writes.load(Ordering::Relaxed),
+        }
     }
 
     pub fn datastore(&self) -> &Datastore {

@@ -3,7 +3,6 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use skiff_apiserver::{AppState, Server, StaticTokens};
@@ -83,10 +82,7 @@ pub async fn run(args: Args) -> Result<()> {
     let signals = tokio::spawn(stop_on_signal(shutdown.clone()));
     server
         .run(
-            skiff_apiserver::router(AppState {
-                store: store.clone(),
-                tokens: Arc::new(tokens),
-            }),
+            skiff_apiserver::router(AppState::new(store.clone(), tokens)),
             shutdown.clone(),
         )
         .await;
