@@ -309,3 +309,92 @@ fn a_malformed_token_file_stops_the_server_with_one_line() {
     assert!(stderr.contains("line 1"), "{stderr}");
     assert!(stderr.contains("tokens.csv"), "{stderr}");
 }
+
+#[test]
+fn discovery_lists_the_built_in_groups_and_resources() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let server = ServerProcess::start(&dir.path().join("data"));
+    wait_ready(&server.kubeconfig, &cache);
+    for minor in KUBECTL_MINORS {
+        let versions = kubectl(minor, &server.kubeconfig, &cache, &["api-versions"]);
+        assert!(
+            versions.ok,
+            "kubectl {minor} api-versions: {}",
+            versions.stderr
+        );
+        let listed: Vec<&str> = versions.stdout.lines().collect();
+        for expected in [
+            "v1",
+            "apps/v1",
+            "autoscaling/v2",
+            "autoscaling/v1",
+            "batch/v1",
+            "apiextensions.k8s.io/v1",
+            "rbac.authorization.k8s.io/v1",
+        ] {
+            assert!(
+                listed.contains(&expected),
+                "kubectl {minor}: {expected} missing from {listed:?}"
+            );
+        }
+
+        let resources = kubectl(
+            minor,
+            &server.kubeconfig,
+            &cache,
+            &["api-resources", "--no-headers"],
+        );
+        assert!(
+            resources.ok,
+            "kubectl {minor} api-resources: {}",
+            resources.stderr
+        );
+        let row = |name: &str| -> Vec<String> {
+            resources
+                .stdout
+                .lines()
+                .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+                .find(|cols| cols.first().map(String::as_str) == Some(name))
+                .unwrap_or_else(|| panic!("kubectl {minor}: no {name} in\n{}", resources.stdout))
+        };
+        assert_eq!(row("pods"), ["pods", "po", "v1", "true", "Pod"]);
+        assert_eq!(
+            row("deployments"),
+            ["deployments", "deploy", "apps/v1", "true", "Deployment"]
+        );
+        assert_eq!(
+            row("namespaces"),
+            ["namespaces", "ns", "v1", "false", "Namespace"]
+        );
+        assert_eq!(
+            row("customresourcedefinitions"),
+            [
+                "customresourcedefinitions",
+                "crd,crds",
+                "apiextensions.k8s.io/v1",
+                "false",
+                "CustomResourceDefinition"
+            ]
+        );
+
+        // `auth can-i` and older clients read the legacy documents.
+        let core = kubectl(
+            minor,
+            &server.kubeconfig,
+            &cache,
+            &["get", "--raw", "/api/v1"],
+        );
+        assert!(core.ok, "{}", core.stderr);
+        let core: serde_json::Value = serde_json::from_str(&core.stdout).unwrap();
+        assert_eq!(core["kind"], "APIResourceList");
+        assert!(
+            core["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["name"] == "pods/status")
+        );
+    }
+    server.stop();
+}

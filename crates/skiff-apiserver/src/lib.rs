@@ -7,7 +7,9 @@
 //! verbs, watch) is being built on top of this; see ARCHITECTURE.md.
 
 mod authn;
+mod discovery;
 mod metrics;
+mod registry;
 mod routes;
 mod server;
 mod status;
@@ -15,6 +17,7 @@ mod tls;
 
 pub use authn::{Identity, StaticTokens, TokenFileError};
 pub use metrics::Metrics;
+pub use registry::{Registry, Resource, Subresource};
 pub use routes::{AppState, router};
 pub use server::{Server, ServerError};
 pub use status::ApiError;

@@ -13,7 +13,9 @@ use axum::{Json, Router};
 use skiff_store::Store;
 
 use crate::authn::StaticTokens;
+use crate::discovery;
 use crate::metrics::Metrics;
+use crate::registry::Registry;
 use crate::{ApiError, Identity, KUBERNETES_MINOR};
 
 /// What handlers share.
@@ -23,6 +25,8 @@ pub struct AppState {
     /// Bearer tokens from `--token-auth-file` (empty if none).
     pub tokens: Arc<StaticTokens>,
     pub metrics: Arc<Metrics>,
+    /// The kinds served.
+    pub registry: Arc<Registry>,
 }
 
 impl AppState {
@@ -31,6 +35,7 @@ impl AppState {
             store,
             tokens: Arc::new(tokens),
             metrics: Arc::default(),
+            registry: Arc::new(Registry::builtin()),
         }
     }
 }
@@ -46,6 +51,11 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ready))
         .route("/version", get(version))
         .route("/metrics", get(metrics))
+        .route("/api", get(discovery::core_versions))
+        .route("/api/v1", get(discovery::core_resources))
+        .route("/apis", get(discovery::groups))
+        .route("/apis/{group}", get(discovery::group))
+        .route("/apis/{group}/{version}", get(discovery::group_resources))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(middleware::from_fn_with_state(state.clone(), measure))
