@@ -398,3 +398,88 @@ fn discovery_lists_the_built_in_groups_and_resources() {
     }
     server.stop();
 }
+
+#[test]
+fn a_new_cluster_has_the_system_namespaces_and_kubectl_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let server = ServerProcess::start(&dir.path().join("data"));
+    wait_ready(&server.kubeconfig, &cache);
+    for minor in KUBECTL_MINORS {
+        let out = kubectl(
+            minor,
+            &server.kubeconfig,
+            &cache,
+            &["get", "namespaces", "-o", "name"],
+        );
+        assert!(out.ok, "kubectl {minor}: {}", out.stderr);
+        let names: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(
+            names,
+            [
+                "namespace/default",
+                "namespace/kube-node-lease",
+                "namespace/kube-public",
+                "namespace/kube-system"
+            ],
+            "kubectl {minor}"
+        );
+
+        let one = kubectl(
+            minor,
+            &server.kubeconfig,
+            &cache,
+            &["get", "ns", "kube-system", "-o", "json"],
+        );
+        assert!(one.ok, "kubectl {minor}: {}", one.stderr);
+        let ns: serde_json::Value = serde_json::from_str(&one.stdout).unwrap();
+        assert_eq!(ns["metadata"]["name"], "kube-system");
+        assert_eq!(ns["status"]["phase"], "Active");
+        assert!(
+            ns["metadata"]["uid"]
+                .as_str()
+                .is_some_and(|u| u.len() == 36)
+        );
+        assert!(
+            ns["metadata"]["resourceVersion"]
+                .as_str()
+                .is_some_and(|rv| rv.parse::<i64>().is_ok())
+        );
+
+        let missing = kubectl(minor, &server.kubeconfig, &cache, &["get", "ns", "nope"]);
+        assert!(!missing.ok);
+        assert!(
+            missing.stderr.contains("namespaces \"nope\" not found"),
+            "kubectl {minor}: {}",
+            missing.stderr
+        );
+
+        let empty = kubectl(
+            minor,
+            &server.kubeconfig,
+            &cache,
+            &["get", "configmaps", "-n", "default", "-o", "json"],
+        );
+        assert!(empty.ok, "kubectl {minor}: {}", empty.stderr);
+        let list: serde_json::Value = serde_json::from_str(&empty.stdout).unwrap();
+        assert_eq!(list["items"].as_array().map(Vec::len), Some(0));
+    }
+    // A restart keeps them (and does not duplicate or rewrite them).
+    let before = kubectl(
+        "1.33",
+        &server.kubeconfig,
+        &cache,
+        &["get", "ns", "default", "-o", "jsonpath={.metadata.uid}"],
+    );
+    server.stop();
+    let server = ServerProcess::start(&dir.path().join("data"));
+    wait_ready(&server.kubeconfig, &cache);
+    let after = kubectl(
+        "1.33",
+        &server.kubeconfig,
+        &cache,
+        &["get", "ns", "default", "-o", "jsonpath={.metadata.uid}"],
+    );
+    assert_eq!(before.stdout, after.stdout);
+    server.stop();
+}

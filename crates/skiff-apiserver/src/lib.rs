@@ -9,7 +9,9 @@
 mod authn;
 mod discovery;
 mod metrics;
+mod objects;
 mod registry;
+mod rest;
 mod routes;
 mod server;
 mod status;
@@ -17,6 +19,7 @@ mod tls;
 
 pub use authn::{Identity, StaticTokens, TokenFileError};
 pub use metrics::Metrics;
+pub use objects::SYSTEM_NAMESPACES;
 pub use registry::{Registry, Resource, Subresource};
 pub use routes::{AppState, router};
 pub use server::{Server, ServerError};
@@ -28,3 +31,14 @@ k8s_openapi::k8s_if_1_34! { pub const KUBERNETES_MINOR: u32 = 34; }
 k8s_openapi::k8s_if_1_35! { pub const KUBERNETES_MINOR: u32 = 35; }
 k8s_openapi::k8s_if_1_36! { pub const KUBERNETES_MINOR: u32 = 36; }
 k8s_openapi::k8s_if_1_37! { pub const KUBERNETES_MINOR: u32 = 37; }
+
+/// Creates what every cluster starts with (the system namespaces); idempotent.
+pub async fn bootstrap(state: &AppState) -> Result<(), skiff_store::Error> {
+    let namespaces = state
+        .registry
+        .resources()
+        .iter()
+        .find(|r| r.group.is_empty() && r.plural == "namespaces")
+        .expect("the registry serves namespaces");
+    objects::bootstrap(&state.store, namespaces).await
+}

@@ -13,10 +13,10 @@ use axum::{Json, Router};
 use skiff_store::Store;
 
 use crate::authn::StaticTokens;
-use crate::discovery;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::{ApiError, Identity, KUBERNETES_MINOR};
+use crate::{discovery, rest};
 
 /// What handlers share.
 #[derive(Clone)]
@@ -56,6 +56,32 @@ pub fn router(state: AppState) -> Router {
         .route("/apis", get(discovery::groups))
         .route("/apis/{group}", get(discovery::group))
         .route("/apis/{group}/{version}", get(discovery::group_resources))
+        .route("/api/v1/{resource}", get(rest::core_collection))
+        .route("/api/v1/{resource}/{name}", get(rest::core_item))
+        .route(
+            "/api/v1/namespaces/{namespace}/{resource}",
+            get(rest::core_namespaced_collection),
+        )
+        .route(
+            "/api/v1/namespaces/{namespace}/{resource}/{name}",
+            get(rest::core_namespaced_item),
+        )
+        .route(
+            "/apis/{group}/{version}/{resource}",
+            get(rest::group_collection),
+        )
+        .route(
+            "/apis/{group}/{version}/{resource}/{name}",
+            get(rest::group_item),
+        )
+        .route(
+            "/apis/{group}/{version}/namespaces/{namespace}/{resource}",
+            get(rest::group_namespaced_collection),
+        )
+        .route(
+            "/apis/{group}/{version}/namespaces/{namespace}/{resource}/{name}",
+            get(rest::group_namespaced_item),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(middleware::from_fn_with_state(state.clone(), measure))

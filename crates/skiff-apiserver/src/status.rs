@@ -33,6 +33,48 @@ impl ApiError {
         }
     }
 
+    /// `<plural> "<name>" not found`, as kubectl prints it.
+    pub fn not_found(resource: &crate::Resource, name: &str) -> Self {
+        let qualified = if resource.group.is_empty() {
+            resource.plural.to_owned()
+        } else {
+            format!("{}.{}", resource.plural, resource.group)
+        };
+        ApiError {
+            code: StatusCode::NOT_FOUND,
+            reason: "NotFound",
+            message: format!("{qualified} \"{name}\" not found"),
+        }
+    }
+
+    pub fn method_not_allowed(verb: &str, resource: &crate::Resource) -> Self {
+        ApiError {
+            code: StatusCode::METHOD_NOT_ALLOWED,
+            reason: "MethodNotAllowed",
+            message: format!(
+                "{verb} is not supported on resources of kind {:?}",
+                resource.plural
+            ),
+        }
+    }
+
+    pub fn gone(message: String) -> Self {
+        ApiError {
+            code: StatusCode::GONE,
+            reason: "Expired",
+            message,
+        }
+    }
+
+    /// A server-side failure; the message says what, never a bare 500.
+    pub fn internal(message: String) -> Self {
+        ApiError {
+            code: StatusCode::INTERNAL_SERVER_ERROR,
+            reason: "InternalError",
+            message,
+        }
+    }
+
     pub fn unavailable(message: impl Into<String>) -> Self {
         ApiError {
             code: StatusCode::SERVICE_UNAVAILABLE,

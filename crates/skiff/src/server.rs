@@ -54,6 +54,10 @@ pub async fn run(args: Args) -> Result<()> {
     let store = Store::open(&datastore, Config::default())
         .await
         .context("opening the datastore")?;
+    let state = AppState::new(store.clone(), tokens);
+    skiff_apiserver::bootstrap(&state)
+        .await
+        .context("creating the system namespaces")?;
 
     let (dns_names, ip_addresses) = serving_names(&args.listen, &args.tls_san);
     let pki = ClusterPki::load_or_create(&data_dir.join("tls"), &dns_names, &ip_addresses)
@@ -81,10 +85,7 @@ pub async fn run(args: Args) -> Result<()> {
     let shutdown = CancellationToken::new();
     let signals = tokio::spawn(stop_on_signal(shutdown.clone()));
     server
-        .run(
-            skiff_apiserver::router(AppState::new(store.clone(), tokens)),
-            shutdown.clone(),
-        )
+        .run(skiff_apiserver::router(state), shutdown.clone())
         .await;
     signals.abort();
     store.close().await;
