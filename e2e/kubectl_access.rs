@@ -483,3 +483,85 @@ fn a_new_cluster_has_the_system_namespaces_and_kubectl_reads_them() {
     assert_eq!(before.stdout, after.stdout);
     server.stop();
 }
+
+#[test]
+fn kubectl_creates_and_deletes_objects_from_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let server = ServerProcess::start(&dir.path().join("data"));
+    wait_ready(&server.kubeconfig, &cache);
+    for minor in KUBECTL_MINORS {
+        let name = format!("settings-{}", minor.replace('.', "-"));
+        let manifest = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(
+            &manifest,
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  labels:\n    app: web\ndata:\n  color: blue\n"),
+        )
+        .unwrap();
+        let file = manifest.to_str().unwrap();
+        // OpenAPI (for client-side validation) is not served yet, hence --validate=false.
+        let created = kubectl(
+            minor,
+            &server.kubeconfig,
+            &cache,
+            &["create", "-f", file, "--validate=false"],
+        );
+        assert!(created.ok, "kubectl {minor} create: {}", created.stderr);
+        assert!(
+            created
+                .stdout
+                .contains(&format!("configmap/{name} created")),
+            "{}",
+            created.stdout
+        );
+
+        let again = kubectl(
+            minor,
+            &server.kubeconfig,
+            &cache,
+            &["create", "-f", file, "--validate=false"],
+        );
+        assert!(!again.ok);
+        assert!(
+            again.stderr.contains("AlreadyExists") || again.stderr.contains("already exists"),
+            "{}",
+            again.stderr
+        );
+
+        let color = kubectl(
+            minor,
+            &server.kubeconfig,
+            &cache,
+            &["get", "configmap", &name, "-o", "jsonpath={.data.color}"],
+        );
+        assert_eq!(color.stdout, "blue", "kubectl {minor}: {}", color.stderr);
+
+        // Deleting waits for a watch by default; watch is not served yet.
+        let deleted = kubectl(
+            minor,
+            &server.kubeconfig,
+            &cache,
+            &["delete", "configmap", &name, "--wait=false"],
+        );
+        assert!(deleted.ok, "kubectl {minor} delete: {}", deleted.stderr);
+        assert!(
+            deleted
+                .stdout
+                .contains(&format!("configmap \"{name}\" deleted")),
+            "{}",
+            deleted.stdout
+        );
+        let gone = kubectl(
+            minor,
+            &server.kubeconfig,
+            &cache,
+            &["get", "configmap", &name],
+        );
+        assert!(
+            !gone.ok && gone.stderr.contains("not found"),
+            "{}",
+            gone.stderr
+        );
+    }
+    server.stop();
+}

@@ -15,14 +15,235 @@ pub(crate) fn key(resource: &Resource, namespace: Option<&str>, name: &str) -> S
 
 /// The key prefix of a resource, or of one namespace of it (with a trailing `/`).
 pub(crate) fn prefix(resource: &Resource, namespace: Option<&str>) -> String {
-    let group = if resource.group.is_empty() {
-        "core"
-    } else {
-        resource.group
-    };
+    collection_prefix(resource.group, resource.plural, namespace)
+}
+
+fn collection_prefix(group: &str, plural: &str, namespace: Option<&str>) -> String {
+    let group = if group.is_empty() { "core" } else { group };
     match namespace {
-        Some(ns) => format!("/registry/{group}/{}/{ns}/", resource.plural),
-        None => format!("/registry/{group}/{}/", resource.plural),
+        Some(ns) => format!("/registry/{group}/{plural}/{ns}/"),
+        None => format!("/registry/{group}/{plural}/"),
+    }
+}
+
+fn namespace_key(name: &str) -> String {
+    format!("{}{name}", collection_prefix("", "namespaces", None))
+}
+
+/// Namespaces that exist for the cluster itself and may not be deleted.
+const UNDELETABLE_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"];
+
+/// `metadata.name` must be a DNS-1123 subdomain (most kinds' rule).
+fn check_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name.len() > 253 {
+        return Err("must be no more than 253 characters and not empty");
+    }
+    let ok = name.split('.').all(|label| {
+        !label.is_empty()
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(
+            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+        )
+    }
+}
+
+/// Five random lower-case alphanumerics, as `generateName` appends.
+fn random_suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    uuid::Uuid::new_v4()
+        .as_bytes()
+        .iter()
+        .take(5)
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// `POST` a new object. `dry_run` validates and returns what would be stored.
+pub(crate) async fn create(
+    store: &Store,
+    resource: &Resource,
+    namespace: Option<&str>,
+    mut object: Value,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
+    let Some(fields) = object.as_object() else {
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
+    };
+    let api_version = fields
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let kind = fields
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if api_version != resource.group_version() {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({api_version}) does not match the expected API version ({})",
+            resource.group_version()
+        )));
+    }
+    if kind != resource.kind {
+        return Err(ApiError::bad_request(format!(
+            "the kind in the data ({kind}) does not match the expected kind ({})",
+            resource.kind
+        )));
+    }
+    let metadata = object
+        .as_object_mut()
+        .expect("checked above")
+        .entry("metadata")
+        .or_insert_with(|| json!({}));
+    let Some(metadata) = metadata.as_object_mut() else {
+        return Err(ApiError::bad_request("metadata must be an object"));
+    };
+    match (namespace, metadata.get("namespace").and_then(Value::as_str)) {
+        (Some(url), Some(body)) if url != body => {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+        (Some(url), _) => {
+            metadata.insert("namespace".to_owned(), json!(url));
+        }
+        (None, _) => {
+            metadata.remove("namespace");
+        }
+    }
+    let name = match (
+        metadata.get("name").and_then(Value::as_str),
+        metadata.get("generateName").and_then(Value::as_str),
+    ) {
+        (Some(name), _) if !name.is_empty() => name.to_owned(),
+        (_, Some(base)) if !base.is_empty() => format!("{base}{}", random_suffix()),
+        _ => {
+            return Err(ApiError::invalid(
+                resource,
+                "",
+                "metadata.name",
+                "Required value: name or generateName is required",
+            ));
+        }
+    };
+    if let Err(detail) = check_name(&name) {
+        return Err(ApiError::invalid(
+            resource,
+            &name,
+            "metadata.name",
+            &format!("Invalid value: {name:?}: {detail}"),
+        ));
+    }
+    metadata.insert("name".to_owned(), json!(name));
+    metadata.insert("uid".to_owned(), json!(new_uid()));
+    metadata.insert("creationTimestamp".to_owned(), json!(now_rfc3339()));
+    for server_owned in [
+        "resourceVersion",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "selfLink",
+    ] {
+        metadata.remove(server_owned);
+    }
+    if let Some(ns) = namespace {
+        let (_, found) = store
+            .get(&namespace_key(ns), ReadAt::Latest)
+            .await
+            .map_err(store_error)?;
+        if found.is_none() {
+            return Err(ApiError::not_found_namespace(ns));
+        }
+    }
+    let key = key(resource, namespace, &name);
+    if dry_run {
+        return Ok(object);
+    }
+    let revision = match store.create(&key, object.to_string()).await {
+        Ok(revision) => revision,
+        Err(StoreError::AlreadyExists { .. }) => {
+            return Err(ApiError::already_exists(resource, &name));
+        }
+        Err(other) => return Err(store_error(other)),
+    };
+    object["metadata"]["resourceVersion"] = json!(revision.to_string());
+    Ok(object)
+}
+
+/// `DELETE` an object. Objects with finalizers (and namespaces, which the namespace
+/// controller finalizes) are only marked with a `deletionTimestamp`; others go at once.
+/// Returns the object as it was deleted or marked.
+pub(crate) async fn delete(
+    store: &Store,
+    resource: &Resource,
+    namespace: Option<&str>,
+    name: &str,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
+    let is_namespace = resource.group.is_empty() && resource.plural == "namespaces";
+    if is_namespace && UNDELETABLE_NAMESPACES.contains(&name) {
+        return Err(ApiError::forbidden(format!(
+            "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
+        )));
+    }
+    let key = key(resource, namespace, name);
+    loop {
+        let (_, current) = store.get(&key, ReadAt::Latest).await.map_err(store_error)?;
+        let Some(current) = current else {
+            return Err(ApiError::not_found(resource, name));
+        };
+        let mut object = decode(&current)?;
+        let has_finalizers = object["metadata"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty());
+        if !(is_namespace || has_finalizers) {
+            if dry_run {
+                return Ok(object);
+            }
+            match store.delete(&key, Some(current.mod_revision)).await {
+                Ok(_) => return Ok(object),
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(StoreError::NotFound { .. }) => {
+                    return Err(ApiError::not_found(resource, name));
+                }
+                Err(other) => return Err(store_error(other)),
+            }
+        }
+        if object["metadata"]["deletionTimestamp"].is_string() {
+            return Ok(object);
+        }
+        object["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+        object["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+        if is_namespace {
+            object["status"]["phase"] = json!("Terminating");
+        }
+        if dry_run {
+            return Ok(object);
+        }
+        let mut stored = object.clone();
+        if let Some(metadata) = stored["metadata"].as_object_mut() {
+            metadata.remove("resourceVersion");
+        }
+        match store
+            .update(&key, stored.to_string(), current.mod_revision)
+            .await
+        {
+            Ok(revision) => {
+                object["metadata"]["resourceVersion"] = json!(revision.to_string());
+                return Ok(object);
+            }
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(StoreError::NotFound { .. }) => return Err(ApiError::not_found(resource, name)),
+            Err(other) => return Err(store_error(other)),
+        }
     }
 }
 

@@ -2,7 +2,11 @@
 //! the verb, and call the object operations.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
 use crate::registry::Resource;
@@ -132,4 +136,174 @@ pub(crate) async fn group_namespaced_item(
     Path((group, version, namespace, plural, name)): Path<(String, String, String, String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     item(&state, &group, &version, Some(&namespace), &plural, &name).await
+}
+
+/// `dryRun=All` (the only value Kubernetes accepts) or nothing.
+fn dry_run(query: &Option<String>) -> Result<bool, ApiError> {
+    let mut dry = false;
+    for pair in query.as_deref().unwrap_or_default().split('&') {
+        if let Some(value) = pair.strip_prefix("dryRun=") {
+            if value != "All" {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid dry run value {value:?}: the only valid value is \"All\""
+                )));
+            }
+            dry = true;
+        }
+    }
+    Ok(dry)
+}
+
+/// A JSON request body, with every failure a Status.
+fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
+    let body = body.map_err(|rejection| {
+        ApiError::from_status_code(rejection.status(), rejection.body_text())
+    })?;
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    if essence != "application/json" {
+        return Err(ApiError::from_status_code(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json (got {essence})"
+            ),
+        ));
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON in the request body: {e}")))
+}
+
+async fn create_in(
+    state: &AppState,
+    (group, version, namespace, plural): (&str, &str, Option<&str>, &str),
+    headers: &HeaderMap,
+    query: &Option<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let resource = resolve(state, group, version, plural)?;
+    if resource.namespaced != namespace.is_some() {
+        return Err(ApiError::not_found_path());
+    }
+    require_verb(resource, "create")?;
+    let dry = dry_run(query)?;
+    let object = json_body(headers, body)?;
+    let created = objects::create(&state.store, resource, namespace, object, dry).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+async fn delete_in(
+    state: &AppState,
+    (group, version, namespace, plural, name): (&str, &str, Option<&str>, &str, &str),
+    query: &Option<String>,
+) -> Result<Json<Value>, ApiError> {
+    let resource = resolve(state, group, version, plural)?;
+    if resource.namespaced != namespace.is_some() {
+        return Err(ApiError::not_found_path());
+    }
+    require_verb(resource, "delete")?;
+    let dry = dry_run(query)?;
+    Ok(Json(
+        objects::delete(&state.store, resource, namespace, name, dry).await?,
+    ))
+}
+
+pub(crate) async fn core_create(
+    State(state): State<AppState>,
+    Path(plural): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    create_in(&state, ("", "v1", None, &plural), &headers, &query, body).await
+}
+
+pub(crate) async fn core_namespaced_create(
+    State(state): State<AppState>,
+    Path((namespace, plural)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    create_in(
+        &state,
+        ("", "v1", Some(&namespace), &plural),
+        &headers,
+        &query,
+        body,
+    )
+    .await
+}
+
+pub(crate) async fn group_create(
+    State(state): State<AppState>,
+    Path((group, version, plural)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    create_in(
+        &state,
+        (&group, &version, None, &plural),
+        &headers,
+        &query,
+        body,
+    )
+    .await
+}
+
+pub(crate) async fn group_namespaced_create(
+    State(state): State<AppState>,
+    Path((group, version, namespace, plural)): Path<(String, String, String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    create_in(
+        &state,
+        (&group, &version, Some(&namespace), &plural),
+        &headers,
+        &query,
+        body,
+    )
+    .await
+}
+
+pub(crate) async fn core_delete(
+    State(state): State<AppState>,
+    Path((plural, name)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    delete_in(&state, ("", "v1", None, &plural, &name), &query).await
+}
+
+pub(crate) async fn core_namespaced_delete(
+    State(state): State<AppState>,
+    Path((namespace, plural, name)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    delete_in(&state, ("", "v1", Some(&namespace), &plural, &name), &query).await
+}
+
+pub(crate) async fn group_delete(
+    State(state): State<AppState>,
+    Path((group, version, plural, name)): Path<(String, String, String, String)>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    delete_in(&state, (&group, &version, None, &plural, &name), &query).await
+}
+
+pub(crate) async fn group_namespaced_delete(
+    State(state): State<AppState>,
+    Path((group, version, namespace, plural, name)): Path<(String, String, String, String, String)>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    delete_in(
+        &state,
+        (&group, &version, Some(&namespace), &plural, &name),
+        &query,
+    )
+    .await
 }

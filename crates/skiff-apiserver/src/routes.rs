@@ -1,7 +1,7 @@
 //! HTTP routes: health probes, `/version`, and the authentication gate in front of everything
 //! else. Unknown paths answer a 404 `Status`, like kube-apiserver.
 
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -40,6 +40,9 @@ impl AppState {
     }
 }
 
+/// Request bodies above 3 MiB are refused (413), as kube-apiserver does.
+const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
 /// Paths any client may read without credentials: only liveness and readiness, which reveal
 /// nothing and are what load balancers and container health checks probe.
 const PUBLIC_PATHS: &[&str] = &["/healthz", "/livez", "/readyz"];
@@ -56,33 +59,41 @@ pub fn router(state: AppState) -> Router {
         .route("/apis", get(discovery::groups))
         .route("/apis/{group}", get(discovery::group))
         .route("/apis/{group}/{version}", get(discovery::group_resources))
-        .route("/api/v1/{resource}", get(rest::core_collection))
-        .route("/api/v1/{resource}/{name}", get(rest::core_item))
+        .route(
+            "/api/v1/{resource}",
+            get(rest::core_collection).post(rest::core_create),
+        )
+        .route(
+            "/api/v1/{resource}/{name}",
+            get(rest::core_item).delete(rest::core_delete),
+        )
         .route(
             "/api/v1/namespaces/{namespace}/{resource}",
-            get(rest::core_namespaced_collection),
+            get(rest::core_namespaced_collection).post(rest::core_namespaced_create),
         )
         .route(
             "/api/v1/namespaces/{namespace}/{resource}/{name}",
-            get(rest::core_namespaced_item),
+            get(rest::core_namespaced_item).delete(rest::core_namespaced_delete),
         )
         .route(
             "/apis/{group}/{version}/{resource}",
-            get(rest::group_collection),
+            get(rest::group_collection).post(rest::group_create),
         )
         .route(
             "/apis/{group}/{version}/{resource}/{name}",
-            get(rest::group_item),
+            get(rest::group_item).delete(rest::group_delete),
         )
         .route(
             "/apis/{group}/{version}/namespaces/{namespace}/{resource}",
-            get(rest::group_namespaced_collection),
+            get(rest::group_namespaced_collection).post(rest::group_namespaced_create),
         )
         .route(
             "/apis/{group}/{version}/namespaces/{namespace}/{resource}/{name}",
-            get(rest::group_namespaced_item),
+            get(rest::group_namespaced_item).delete(rest::group_namespaced_delete),
         )
         .fallback(not_found)
+        // kube-apiserver's limit for a request body.
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(middleware::from_fn_with_state(state.clone(), measure))
         .with_state(state)

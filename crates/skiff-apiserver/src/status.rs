@@ -35,15 +35,18 @@ impl ApiError {
 
     /// `<plural> "<name>" not found`, as kubectl prints it.
     pub fn not_found(resource: &crate::Resource, name: &str) -> Self {
-        let qualified = if resource.group.is_empty() {
-            resource.plural.to_owned()
-        } else {
-            format!("{}.{}", resource.plural, resource.group)
-        };
         ApiError {
             code: StatusCode::NOT_FOUND,
             reason: "NotFound",
-            message: format!("{qualified} \"{name}\" not found"),
+            message: format!("{} \"{name}\" not found", qualified(resource)),
+        }
+    }
+
+    pub fn not_found_namespace(name: &str) -> Self {
+        ApiError {
+            code: StatusCode::NOT_FOUND,
+            reason: "NotFound",
+            message: format!("namespaces \"{name}\" not found"),
         }
     }
 
@@ -55,6 +58,64 @@ impl ApiError {
                 "{verb} is not supported on resources of kind {:?}",
                 resource.plural
             ),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError {
+            code: StatusCode::BAD_REQUEST,
+            reason: "BadRequest",
+            message: message.into(),
+        }
+    }
+
+    pub fn already_exists(resource: &crate::Resource, name: &str) -> Self {
+        ApiError {
+            code: StatusCode::CONFLICT,
+            reason: "AlreadyExists",
+            message: format!("{} \"{name}\" already exists", qualified(resource)),
+        }
+    }
+
+    pub fn conflict(resource: &crate::Resource, name: &str) -> Self {
+        ApiError {
+            code: StatusCode::CONFLICT,
+            reason: "Conflict",
+            message: format!(
+                "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
+                qualified(resource)
+            ),
+        }
+    }
+
+    /// A field that fails validation (422), with the message kubectl prints.
+    pub fn invalid(resource: &crate::Resource, name: &str, field: &str, detail: &str) -> Self {
+        ApiError {
+            code: StatusCode::UNPROCESSABLE_ENTITY,
+            reason: "Invalid",
+            message: format!("{} \"{name}\" is invalid: {field}: {detail}", resource.kind),
+        }
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        ApiError {
+            code: StatusCode::FORBIDDEN,
+            reason: "Forbidden",
+            message: message.into(),
+        }
+    }
+
+    pub fn from_status_code(code: StatusCode, message: String) -> Self {
+        let reason = match code {
+            StatusCode::PAYLOAD_TOO_LARGE => "RequestEntityTooLarge",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "UnsupportedMediaType",
+            StatusCode::BAD_REQUEST => "BadRequest",
+            _ => "InternalError",
+        };
+        ApiError {
+            code,
+            reason,
+            message,
         }
     }
 
@@ -97,5 +158,15 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.code, Json(self.status())).into_response()
+    }
+}
+
+/// `pods`, or `deployments.apps` for named groups, as kube-apiserver names resources in
+/// messages.
+fn qualified(resource: &crate::Resource) -> String {
+    if resource.group.is_empty() {
+        resource.plural.to_owned()
+    } else {
+        format!("{}.{}", resource.plural, resource.group)
     }
 }

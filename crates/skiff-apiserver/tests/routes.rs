@@ -16,7 +16,9 @@ async fn app() -> (axum::Router, tempfile::TempDir) {
         .await
         .unwrap();
     let tokens = StaticTokens::parse("s3cr3t,alice,uid-1,\"devs\"\n").unwrap();
-    (router(AppState::new(store, tokens)), dir)
+    let state = AppState::new(store, tokens);
+    skiff_apiserver::bootstrap(&state).await.unwrap();
+    (router(state), dir)
 }
 
 fn admin() -> Identity {
@@ -145,10 +147,227 @@ async fn metrics_count_requests_by_method_and_code_and_expose_the_store() {
         text.contains("apiserver_request_duration_seconds_count{method=\"GET\"} 2"),
         "{text}"
     );
-    assert!(text.contains("skiff_store_revision 0"), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("skiff_store_revision ")),
+        "{text}"
+    );
     // Metrics are for authenticated callers only.
     assert_eq!(
         call(&app, "/metrics", None).await.0,
         StatusCode::UNAUTHORIZED
     );
+}
+
+async fn send(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (StatusCode, serde_json::Value) {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("Content-Type", content_type)
+        .body(Body::from(body))
+        .unwrap();
+    request.extensions_mut().insert(admin());
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+fn configmap(name: &str) -> Vec<u8> {
+    serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": { "name": name }, "data": { "k": "v" }
+    })
+    .to_string()
+    .into_bytes()
+}
+
+const CM: &str = "/api/v1/namespaces/default/configmaps";
+
+#[tokio::test]
+async fn create_get_and_delete_round_trip_with_kubernetes_metadata() {
+    let (app, _dir) = app().await;
+    let (code, created) = send(&app, "POST", CM, "application/json", configmap("one")).await;
+    assert_eq!(code, StatusCode::CREATED, "{created}");
+    assert_eq!(created["metadata"]["namespace"], "default");
+    assert_eq!(created["metadata"]["uid"].as_str().unwrap().len(), 36);
+    assert!(created["metadata"]["creationTimestamp"].is_string());
+    let rv = created["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let (code, got, _) = call(&app, &format!("{CM}/one"), Some(admin())).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(got["metadata"]["resourceVersion"], rv.as_str());
+    assert_eq!(got["data"]["k"], "v");
+
+    let (code, again) = send(&app, "POST", CM, "application/json", configmap("one")).await;
+    assert_eq!(code, StatusCode::CONFLICT);
+    assert_eq!(again["reason"], "AlreadyExists");
+    assert_eq!(again["message"], "configmaps \"one\" already exists");
+
+    let (code, _) = send(
+        &app,
+        "DELETE",
+        &format!("{CM}/one"),
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    let (code, gone, _) = call(&app, &format!("{CM}/one"), Some(admin())).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    assert_eq!(gone["message"], "configmaps \"one\" not found");
+}
+
+#[tokio::test]
+async fn bad_create_bodies_are_4xx_statuses_and_store_nothing() {
+    let (app, _dir) = app().await;
+    let cases: Vec<(String, &str, Vec<u8>, StatusCode, &str)> = vec![
+        (
+            CM.to_owned(),
+            "application/json",
+            b"{not json".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+        ),
+        (
+            CM.to_owned(),
+            "application/json",
+            b"[1,2]".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+        ),
+        (
+            CM.to_owned(),
+            "application/vnd.kubernetes.protobuf",
+            b"k8s\0".to_vec(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+        ),
+        (
+            CM.to_owned(),
+            "application/json",
+            br#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"x"}}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+        ),
+        (
+            CM.to_owned(),
+            "application/json",
+            br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{}}"#.to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid",
+        ),
+        (
+            CM.to_owned(),
+            "application/json",
+            configmap("Not_A_Name"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid",
+        ),
+        (
+            "/api/v1/namespaces/missing/configmaps".to_owned(),
+            "application/json",
+            configmap("x"),
+            StatusCode::NOT_FOUND,
+            "NotFound",
+        ),
+        (
+            CM.to_owned(),
+            "application/json",
+            vec![b' '; 3 * 1024 * 1024 + 1],
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLarge",
+        ),
+        (
+            format!("{CM}?dryRun=Some"),
+            "application/json",
+            configmap("x"),
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+        ),
+    ];
+    for (path, content_type, body, code, reason) in cases {
+        let (got, status) = send(&app, "POST", &path, content_type, body).await;
+        assert_eq!(got, code, "{path} {content_type}: {status}");
+        assert_eq!(status["kind"], "Status", "{status}");
+        assert_eq!(status["reason"], reason, "{status}");
+    }
+    let (_, list, _) = call(&app, CM, Some(admin())).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 0, "nothing stored");
+}
+
+#[tokio::test]
+async fn dry_run_and_generate_name() {
+    let (app, _dir) = app().await;
+    let (code, dry) = send(
+        &app,
+        "POST",
+        &format!("{CM}?dryRun=All"),
+        "application/json",
+        configmap("dry"),
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED);
+    assert_eq!(dry["metadata"]["name"], "dry");
+    assert_eq!(
+        call(&app, &format!("{CM}/dry"), Some(admin())).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    let body =
+        br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"generateName":"gen-"}}"#.to_vec();
+    let (code, generated) = send(&app, "POST", CM, "application/json", body).await;
+    assert_eq!(code, StatusCode::CREATED);
+    let name = generated["metadata"]["name"].as_str().unwrap();
+    assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
+}
+
+#[tokio::test]
+async fn namespaces_are_marked_terminating_and_system_ones_are_protected() {
+    let (app, _dir) = app().await;
+    let (code, status) = send(
+        &app,
+        "DELETE",
+        "/api/v1/namespaces/default",
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "{status}");
+    let ns = br#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"team-a"}}"#.to_vec();
+    assert_eq!(
+        send(&app, "POST", "/api/v1/namespaces", "application/json", ns)
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    let (code, deleted) = send(
+        &app,
+        "DELETE",
+        "/api/v1/namespaces/team-a",
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(deleted["status"]["phase"], "Terminating");
+    assert!(deleted["metadata"]["deletionTimestamp"].is_string());
+    let (code, still, _) = call(&app, "/api/v1/namespaces/team-a", Some(admin())).await;
+    assert_eq!(
+        code,
+        StatusCode::OK,
+        "kept until the namespace controller finalizes it"
+    );
+    assert_eq!(still["status"]["phase"], "Terminating");
 }
