@@ -565,3 +565,66 @@ fn kubectl_creates_and_deletes_objects_from_files() {
     }
     server.stop();
 }
+
+#[test]
+fn kubectl_replace_with_a_stale_resource_version_is_a_conflict() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let server = ServerProcess::start(&dir.path().join("data"));
+    wait_ready(&server.kubeconfig, &cache);
+    let manifest = dir.path().join("cm.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: conf\ndata:\n  v: \"1\"\n",
+    )
+    .unwrap();
+    let file = manifest.to_str().unwrap();
+    assert!(
+        kubectl(
+            "1.33",
+            &server.kubeconfig,
+            &cache,
+            &["create", "-f", file, "--validate=false"]
+        )
+        .ok
+    );
+    for minor in KUBECTL_MINORS {
+        let current = kubectl(
+            minor,
+            &server.kubeconfig,
+            &cache,
+            &["get", "cm", "conf", "-o", "json"],
+        );
+        let mut object: serde_json::Value = serde_json::from_str(&current.stdout).unwrap();
+        object["data"]["v"] = serde_json::json!(format!("{minor}"));
+        let fresh = dir.path().join(format!("fresh-{minor}.json"));
+        std::fs::write(&fresh, object.to_string()).unwrap();
+        let replaced = kubectl(
+            minor,
+            &server.kubeconfig,
+            &cache,
+            &["replace", "-f", fresh.to_str().unwrap(), "--validate=false"],
+        );
+        assert!(replaced.ok, "kubectl {minor} replace: {}", replaced.stderr);
+        assert!(
+            replaced.stdout.contains("configmap/conf replaced"),
+            "{}",
+            replaced.stdout
+        );
+
+        // The same file again holds the resourceVersion that was just replaced.
+        let stale = kubectl(
+            minor,
+            &server.kubeconfig,
+            &cache,
+            &["replace", "-f", fresh.to_str().unwrap(), "--validate=false"],
+        );
+        assert!(!stale.ok, "kubectl {minor}: stale replace succeeded");
+        assert!(
+            stale.stderr.contains("the object has been modified"),
+            "kubectl {minor}: {}",
+            stale.stderr
+        );
+    }
+    server.stop();
+}

@@ -307,3 +307,90 @@ pub(crate) async fn group_namespaced_delete(
     )
     .await
 }
+
+async fn update_in(
+    state: &AppState,
+    (group, version, namespace, plural, name): (&str, &str, Option<&str>, &str, &str),
+    headers: &HeaderMap,
+    query: &Option<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let resource = resolve(state, group, version, plural)?;
+    if resource.namespaced != namespace.is_some() {
+        return Err(ApiError::not_found_path());
+    }
+    require_verb(resource, "update")?;
+    let dry = dry_run(query)?;
+    let object = json_body(headers, body)?;
+    Ok(Json(
+        objects::update(&state.store, resource, namespace, name, object, dry).await?,
+    ))
+}
+
+pub(crate) async fn core_update(
+    State(state): State<AppState>,
+    Path((plural, name)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    update_in(
+        &state,
+        ("", "v1", None, &plural, &name),
+        &headers,
+        &query,
+        body,
+    )
+    .await
+}
+
+pub(crate) async fn core_namespaced_update(
+    State(state): State<AppState>,
+    Path((namespace, plural, name)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    update_in(
+        &state,
+        ("", "v1", Some(&namespace), &plural, &name),
+        &headers,
+        &query,
+        body,
+    )
+    .await
+}
+
+pub(crate) async fn group_update(
+    State(state): State<AppState>,
+    Path((group, version, plural, name)): Path<(String, String, String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    update_in(
+        &state,
+        (&group, &version, None, &plural, &name),
+        &headers,
+        &query,
+        body,
+    )
+    .await
+}
+
+pub(crate) async fn group_namespaced_update(
+    State(state): State<AppState>,
+    Path((group, version, namespace, plural, name)): Path<(String, String, String, String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    update_in(
+        &state,
+        (&group, &version, Some(&namespace), &plural, &name),
+        &headers,
+        &query,
+        body,
+    )
+    .await
+}

@@ -65,7 +65,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/api/v1/{resource}/{name}",
-            get(rest::core_item).delete(rest::core_delete),
+            get(rest::core_item)
+                .put(rest::core_update)
+                .delete(rest::core_delete),
         )
         .route(
             "/api/v1/namespaces/{namespace}/{resource}",
@@ -73,7 +75,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/api/v1/namespaces/{namespace}/{resource}/{name}",
-            get(rest::core_namespaced_item).delete(rest::core_namespaced_delete),
+            get(rest::core_namespaced_item)
+                .put(rest::core_namespaced_update)
+                .delete(rest::core_namespaced_delete),
         )
         .route(
             "/apis/{group}/{version}/{resource}",
@@ -81,7 +85,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/apis/{group}/{version}/{resource}/{name}",
-            get(rest::group_item).delete(rest::group_delete),
+            get(rest::group_item)
+                .put(rest::group_update)
+                .delete(rest::group_delete),
         )
         .route(
             "/apis/{group}/{version}/namespaces/{namespace}/{resource}",
@@ -89,7 +95,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/apis/{group}/{version}/namespaces/{namespace}/{resource}/{name}",
-            get(rest::group_namespaced_item).delete(rest::group_namespaced_delete),
+            get(rest::group_namespaced_item)
+                .put(rest::group_namespaced_update)
+                .delete(rest::group_namespaced_delete),
         )
         .fallback(not_found)
         // kube-apiserver's limit for a request body.

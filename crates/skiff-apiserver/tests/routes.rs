@@ -371,3 +371,112 @@ async fn namespaces_are_marked_terminating_and_system_ones_are_protected() {
     );
     assert_eq!(still["status"]["phase"], "Terminating");
 }
+
+fn json_bytes(value: serde_json::Value) -> Vec<u8> {
+    value.to_string().into_bytes()
+}
+
+#[tokio::test]
+async fn updates_compare_and_swap_on_resource_version_and_keep_server_fields() {
+    let (app, _dir) = app().await;
+    let path = "/apis/apps/v1/namespaces/default/deployments";
+    let deployment = serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": { "name": "web" },
+        "spec": { "replicas": 1, "selector": { "matchLabels": { "app": "web" } } }
+    });
+    let (code, created) = send(
+        &app,
+        "POST",
+        path,
+        "application/json",
+        json_bytes(deployment),
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{created}");
+    assert_eq!(created["metadata"]["generation"], 1);
+
+    let mut changed = created.clone();
+    changed["spec"]["replicas"] = serde_json::json!(3);
+    changed["metadata"]["uid"] = serde_json::json!("forged");
+    let item = format!("{path}/web");
+    let (code, updated) = send(
+        &app,
+        "PUT",
+        &item,
+        "application/json",
+        json_bytes(changed.clone()),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{updated}");
+    assert_eq!(updated["metadata"]["generation"], 2, "spec changed");
+    assert_eq!(
+        updated["metadata"]["uid"], created["metadata"]["uid"],
+        "uid is the server's"
+    );
+    assert_ne!(
+        updated["metadata"]["resourceVersion"],
+        created["metadata"]["resourceVersion"]
+    );
+
+    // The same body again carries the old resourceVersion: a conflict.
+    let (code, stale) = send(&app, "PUT", &item, "application/json", json_bytes(changed)).await;
+    assert_eq!(code, StatusCode::CONFLICT);
+    assert_eq!(stale["reason"], "Conflict");
+
+    let mut labelled = updated.clone();
+    labelled["metadata"]["labels"] = serde_json::json!({ "tier": "front" });
+    let (code, relabelled) =
+        send(&app, "PUT", &item, "application/json", json_bytes(labelled)).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(
+        relabelled["metadata"]["generation"], 2,
+        "metadata-only change"
+    );
+
+    let mut renamed = relabelled.clone();
+    renamed["metadata"]["name"] = serde_json::json!("other");
+    assert_eq!(
+        send(&app, "PUT", &item, "application/json", json_bytes(renamed))
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn removing_the_last_finalizer_of_a_deleted_object_deletes_it() {
+    let (app, _dir) = app().await;
+    let cm = serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": { "name": "held", "finalizers": ["example.com/hold"] }
+    });
+    assert_eq!(
+        send(&app, "POST", CM, "application/json", json_bytes(cm))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    let item = format!("{CM}/held");
+    let (code, marked) = send(&app, "DELETE", &item, "application/json", vec![]).await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(marked["metadata"]["deletionTimestamp"].is_string());
+    assert_eq!(
+        call(&app, &item, Some(admin())).await.0,
+        StatusCode::OK,
+        "held by its finalizer"
+    );
+
+    let mut released = marked.clone();
+    released["metadata"]["finalizers"] = serde_json::json!([]);
+    assert_eq!(
+        send(&app, "PUT", &item, "application/json", json_bytes(released))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&app, &item, Some(admin())).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
