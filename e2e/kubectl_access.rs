@@ -628,3 +628,42 @@ fn kubectl_replace_with_a_stale_resource_version_is_a_conflict() {
     }
     server.stop();
 }
+
+#[test]
+fn kubectl_follows_continue_tokens_through_paged_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let server = ServerProcess::start(&dir.path().join("data"));
+    wait_ready(&server.kubeconfig, &cache);
+    let mut manifest = String::new();
+    for i in 0..7 {
+        manifest.push_str(&format!(
+            "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: page-{i}\n"
+        ));
+    }
+    let file = dir.path().join("many.yaml");
+    std::fs::write(&file, manifest).unwrap();
+    let created = kubectl(
+        "1.33",
+        &server.kubeconfig,
+        &cache,
+        &["create", "-f", file.to_str().unwrap(), "--validate=false"],
+    );
+    assert!(created.ok, "{}", created.stderr);
+    for minor in KUBECTL_MINORS {
+        let out = kubectl(
+            minor,
+            &server.kubeconfig,
+            &cache,
+            &["get", "configmaps", "--chunk-size=3", "-o", "name"],
+        );
+        assert!(out.ok, "kubectl {minor}: {}", out.stderr);
+        let expected: Vec<String> = (0..7).map(|i| format!("configmap/page-{i}")).collect();
+        assert_eq!(
+            out.stdout.lines().collect::<Vec<_>>(),
+            expected,
+            "kubectl {minor}"
+        );
+    }
+    server.stop();
+}

@@ -434,23 +434,90 @@ pub(crate) async fn get(
     }
 }
 
-/// `GET` a collection: every object of the resource (in one namespace, or all), as the
-/// `<Kind>List` kube-apiserver returns.
+/// How much of a collection to return.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct ListOptions {
+    /// Most items in one page; 0 = all.
+    pub limit: usize,
+    /// The `metadata.continue` of the previous page.
+    pub continue_token: Option<String>,
+}
+
+/// Where a paged list resumes: the revision of its first page and the last key returned.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ContinueToken {
+    v: String,
+    rv: i64,
+    start: String,
+}
+
+const CONTINUE_VERSION: &str = "skiff.v1";
+
+fn encode_continue(revision: i64, last_key: &str) -> String {
+    use base64::Engine;
+    let token = ContinueToken {
+        v: CONTINUE_VERSION.to_owned(),
+        rv: revision,
+        start: last_key.to_owned(),
+    };
+    base64::engine::general_purpose::STANDARD
+        .encode(serde_json::to_vec(&token).expect("a token always serializes"))
+}
+
+fn decode_continue(token: &str, prefix: &str) -> Result<ContinueToken, ApiError> {
+    use base64::Engine;
+    let invalid = |why: &str| ApiError::bad_request(format!("continue key is not valid: {why}"));
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .map_err(|_| invalid("not base64"))?;
+    let token: ContinueToken =
+        serde_json::from_slice(&bytes).map_err(|_| invalid("not a continue token"))?;
+    if token.v != CONTINUE_VERSION {
+        return Err(invalid("unknown version"));
+    }
+    if !token.start.starts_with(prefix) {
+        return Err(invalid("it belongs to another list"));
+    }
+    Ok(token)
+}
+
+/// `GET` a collection: the objects of the resource (in one namespace, or all), as the
+/// `<Kind>List` kube-apiserver returns, a page at a time when asked. Every page of one list is
+/// read at the revision of its first page.
 pub(crate) async fn list(
     store: &Store,
     resource: &Resource,
     namespace: Option<&str>,
+    options: &ListOptions,
 ) -> Result<Value, ApiError> {
-    let range = KeyRange::prefix(&prefix(resource, namespace)).map_err(store_error)?;
-    let page = store
-        .range(&range, ReadAt::Latest, 0)
-        .await
-        .map_err(store_error)?;
+    let prefix = prefix(resource, namespace);
+    let whole = KeyRange::prefix(&prefix).map_err(store_error)?;
+    let (range, at) = match &options.continue_token {
+        Some(token) => {
+            let token = decode_continue(token, &prefix)?;
+            (whole.after(&token.start), ReadAt::Revision(token.rv))
+        }
+        None => (whole, ReadAt::Latest),
+    };
+    let page = match store.range(&range, at, options.limit).await {
+        Err(StoreError::Compacted { .. }) => {
+            return Err(ApiError::gone(
+                "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.".to_owned(),
+            ));
+        }
+        other => other.map_err(store_error)?,
+    };
     let items = page.kvs.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+    let mut metadata = json!({ "resourceVersion": page.revision.to_string() });
+    if page.more
+        && let Some(last) = page.kvs.last()
+    {
+        metadata["continue"] = json!(encode_continue(page.revision, &last.key));
+    }
     Ok(json!({
         "kind": format!("{}List", resource.kind),
         "apiVersion": resource.group_version(),
-        "metadata": { "resourceVersion": page.revision.to_string() },
+        "metadata": metadata,
         "items": items,
     }))
 }

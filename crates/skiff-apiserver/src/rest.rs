@@ -3,12 +3,13 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
+use crate::objects::ListOptions;
 use crate::registry::Resource;
 use crate::{ApiError, AppState, objects};
 
@@ -35,16 +36,44 @@ fn require_verb(resource: &Resource, verb: &str) -> Result<(), ApiError> {
     }
 }
 
+/// The query of a list request (other parameters are not acted on yet).
+#[derive(serde::Deserialize)]
+pub(crate) struct ListQuery {
+    limit: Option<String>,
+    #[serde(rename = "continue")]
+    continue_token: Option<String>,
+}
+
+fn list_options(query: Result<Query<ListQuery>, QueryRejection>) -> Result<ListOptions, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let limit = match query.limit.as_deref() {
+        None | Some("") => 0,
+        Some(text) => text
+            .parse::<i64>()
+            .map_err(|_| {
+                ApiError::bad_request(format!("invalid limit {text:?}: must be an integer"))
+            })?
+            .max(0) as usize,
+    };
+    Ok(ListOptions {
+        limit,
+        continue_token: query.continue_token.filter(|t| !t.is_empty()),
+    })
+}
+
 /// A collection: cluster-scoped, or a namespaced resource across all namespaces.
 async fn collection(
     state: &AppState,
     group: &str,
     version: &str,
     plural: &str,
+    options: ListOptions,
 ) -> Result<Json<Value>, ApiError> {
     let resource = resolve(state, group, version, plural)?;
     require_verb(resource, "list")?;
-    Ok(Json(objects::list(&state.store, resource, None).await?))
+    Ok(Json(
+        objects::list(&state.store, resource, None, &options).await?,
+    ))
 }
 
 async fn namespaced_collection(
@@ -53,6 +82,7 @@ async fn namespaced_collection(
     version: &str,
     namespace: &str,
     plural: &str,
+    options: ListOptions,
 ) -> Result<Json<Value>, ApiError> {
     let resource = resolve(state, group, version, plural)?;
     if !resource.namespaced {
@@ -60,7 +90,7 @@ async fn namespaced_collection(
     }
     require_verb(resource, "list")?;
     Ok(Json(
-        objects::list(&state.store, resource, Some(namespace)).await?,
+        objects::list(&state.store, resource, Some(namespace), &options).await?,
     ))
 }
 
@@ -85,8 +115,9 @@ async fn item(
 pub(crate) async fn core_collection(
     State(state): State<AppState>,
     Path(plural): Path<String>,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    collection(&state, "", "v1", &plural).await
+    collection(&state, "", "v1", &plural, list_options(query)?).await
 }
 
 pub(crate) async fn core_item(
@@ -99,8 +130,9 @@ pub(crate) async fn core_item(
 pub(crate) async fn core_namespaced_collection(
     State(state): State<AppState>,
     Path((namespace, plural)): Path<(String, String)>,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    namespaced_collection(&state, "", "v1", &namespace, &plural).await
+    namespaced_collection(&state, "", "v1", &namespace, &plural, list_options(query)?).await
 }
 
 pub(crate) async fn core_namespaced_item(
@@ -113,8 +145,9 @@ pub(crate) async fn core_namespaced_item(
 pub(crate) async fn group_collection(
     State(state): State<AppState>,
     Path((group, version, plural)): Path<(String, String, String)>,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    collection(&state, &group, &version, &plural).await
+    collection(&state, &group, &version, &plural, list_options(query)?).await
 }
 
 pub(crate) async fn group_item(
@@ -127,8 +160,17 @@ pub(crate) async fn group_item(
 pub(crate) async fn group_namespaced_collection(
     State(state): State<AppState>,
     Path((group, version, namespace, plural)): Path<(String, String, String, String)>,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    namespaced_collection(&state, &group, &version, &namespace, &plural).await
+    namespaced_collection(
+        &state,
+        &group,
+        &version,
+        &namespace,
+        &plural,
+        list_options(query)?,
+    )
+    .await
 }
 
 pub(crate) async fn group_namespaced_item(

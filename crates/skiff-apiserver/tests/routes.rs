@@ -480,3 +480,75 @@ async fn removing_the_last_finalizer_of_a_deleted_object_deletes_it() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn lists_page_with_limit_and_continue_at_one_revision() {
+    let (app, _dir) = app().await;
+    for i in 0..5 {
+        let (code, _) = send(
+            &app,
+            "POST",
+            CM,
+            "application/json",
+            configmap(&format!("cm-{i}")),
+        )
+        .await;
+        assert_eq!(code, StatusCode::CREATED);
+    }
+    let (code, first, _) = call(&app, &format!("{CM}?limit=2"), Some(admin())).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(first["items"].as_array().unwrap().len(), 2);
+    let rv = first["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut token = first["metadata"]["continue"].as_str().unwrap().to_owned();
+
+    // A write between pages is not seen by the rest of this list.
+    let (code, _) = send(&app, "POST", CM, "application/json", configmap("cm-late")).await;
+    assert_eq!(code, StatusCode::CREATED);
+
+    let mut names: Vec<String> = first["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    loop {
+        let encoded: String = token
+            .bytes()
+            .map(|b| match b {
+                b'+' => "%2B".to_owned(),
+                b'/' => "%2F".to_owned(),
+                b'=' => "%3D".to_owned(),
+                other => (other as char).to_string(),
+            })
+            .collect();
+        let (code, page, _) = call(
+            &app,
+            &format!("{CM}?limit=2&continue={encoded}"),
+            Some(admin()),
+        )
+        .await;
+        assert_eq!(code, StatusCode::OK, "{page}");
+        assert_eq!(page["metadata"]["resourceVersion"], rv.as_str());
+        names.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["metadata"]["name"].as_str().unwrap().to_owned()),
+        );
+        match page["metadata"]["continue"].as_str() {
+            Some(next) => token = next.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(names, ["cm-0", "cm-1", "cm-2", "cm-3", "cm-4"]);
+
+    let (code, bad, _) = call(&app, &format!("{CM}?continue=not-a-token"), Some(admin())).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert_eq!(bad["kind"], "Status");
+    let (code, _, _) = call(&app, &format!("{CM}?limit=x"), Some(admin())).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+}
