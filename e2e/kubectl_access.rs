@@ -667,3 +667,99 @@ fn kubectl_follows_continue_tokens_through_paged_lists() {
     }
     server.stop();
 }
+
+#[test]
+fn label_selectors_filter_get_and_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let server = ServerProcess::start(&dir.path().join("data"));
+    wait_ready(&server.kubeconfig, &cache);
+    for minor in KUBECTL_MINORS {
+        let tag = minor.replace('.', "-");
+        let mut manifest = String::new();
+        for (name, app) in [("a", "web"), ("b", "web"), ("c", "db")] {
+            manifest.push_str(&format!(
+                "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}-{tag}\n  labels:\n    app: {app}\n    run: \"{tag}\"\n"
+            ));
+        }
+        let file = dir.path().join(format!("labelled-{tag}.yaml"));
+        std::fs::write(&file, manifest).unwrap();
+        let created = kubectl(
+            minor,
+            &server.kubeconfig,
+            &cache,
+            &["create", "-f", file.to_str().unwrap(), "--validate=false"],
+        );
+        assert!(created.ok, "{}", created.stderr);
+
+        let selector = format!("app=web,run={tag}");
+        let web = kubectl(
+            minor,
+            &server.kubeconfig,
+            &cache,
+            &["get", "cm", "-l", &selector, "-o", "name"],
+        );
+        assert!(web.ok, "kubectl {minor}: {}", web.stderr);
+        assert_eq!(
+            web.stdout.lines().collect::<Vec<_>>(),
+            [format!("configmap/a-{tag}"), format!("configmap/b-{tag}")]
+        );
+
+        let others = kubectl(
+            minor,
+            &server.kubeconfig,
+            &cache,
+            &[
+                "get",
+                "cm",
+                "-l",
+                &format!("app notin (web),run={tag}"),
+                "-o",
+                "name",
+            ],
+        );
+        assert_eq!(
+            others.stdout.trim(),
+            format!("configmap/c-{tag}"),
+            "kubectl {minor}: {}",
+            others.stderr
+        );
+
+        let deleted = kubectl(
+            minor,
+            &server.kubeconfig,
+            &cache,
+            &["delete", "cm", "-l", &selector, "--wait=false"],
+        );
+        assert!(deleted.ok, "kubectl {minor}: {}", deleted.stderr);
+        let left = kubectl(
+            minor,
+            &server.kubeconfig,
+            &cache,
+            &["get", "cm", "-l", &format!("run={tag}"), "-o", "name"],
+        );
+        assert_eq!(
+            left.stdout.trim(),
+            format!("configmap/c-{tag}"),
+            "kubectl {minor}"
+        );
+
+        let bad = kubectl(
+            minor,
+            &server.kubeconfig,
+            &cache,
+            &[
+                "get",
+                "--raw",
+                "/api/v1/namespaces/default/configmaps?labelSelector=app%20in%20web",
+            ],
+        );
+        assert!(!bad.ok, "kubectl {minor}: malformed selector accepted");
+        assert!(
+            bad.stderr.contains("unable to parse requirement"),
+            "kubectl {minor}: {}",
+            bad.stderr
+        );
+    }
+    server.stop();
+}

@@ -13,6 +13,7 @@ mod objects;
 mod registry;
 mod rest;
 mod routes;
+mod selector;
 mod server;
 mod status;
 mod tls;
@@ -22,6 +23,7 @@ pub use metrics::Metrics;
 pub use objects::SYSTEM_NAMESPACES;
 pub use registry::{Registry, Resource, Subresource};
 pub use routes::{AppState, router};
+pub use selector::LabelSelector;
 pub use server::{Server, ServerError};
 pub use status::ApiError;
 

@@ -7,6 +7,7 @@ use skiff_store::{Error as StoreError, KeyRange, KeyValue, ReadAt, Store};
 
 use crate::ApiError;
 use crate::registry::Resource;
+use crate::selector::LabelSelector;
 
 /// `/registry/<group>/<resource>/[<namespace>/]<name>`; the core group is spelled `core`.
 pub(crate) fn key(resource: &Resource, namespace: Option<&str>, name: &str) -> String {
@@ -441,6 +442,8 @@ pub(crate) struct ListOptions {
     pub limit: usize,
     /// The `metadata.continue` of the previous page.
     pub continue_token: Option<String>,
+    /// Only objects whose labels match.
+    pub labels: LabelSelector,
 }
 
 /// Where a paged list resumes: the revision of its first page and the last key returned.
@@ -499,7 +502,13 @@ pub(crate) async fn list(
         }
         None => (whole, ReadAt::Latest),
     };
-    let page = match store.range(&range, at, options.limit).await {
+    // With a selector, read the rest of the list and filter, so a page holds `limit` matches.
+    let read_limit = if options.labels.is_empty() {
+        options.limit
+    } else {
+        0
+    };
+    let page = match store.range(&range, at, read_limit).await {
         Err(StoreError::Compacted { .. }) => {
             return Err(ApiError::gone(
                 "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.".to_owned(),
@@ -507,12 +516,24 @@ pub(crate) async fn list(
         }
         other => other.map_err(store_error)?,
     };
-    let items = page.kvs.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+    let mut items = Vec::with_capacity(page.kvs.len());
+    let mut last_key = None;
+    let mut more = page.more;
+    for kv in &page.kvs {
+        let object = decode(kv)?;
+        if !options.labels.is_empty() && !options.labels.matches(&labels_of(&object)) {
+            continue;
+        }
+        if options.limit > 0 && items.len() == options.limit {
+            more = true;
+            break;
+        }
+        items.push(object);
+        last_key = Some(kv.key.as_str());
+    }
     let mut metadata = json!({ "resourceVersion": page.revision.to_string() });
-    if page.more
-        && let Some(last) = page.kvs.last()
-    {
-        metadata["continue"] = json!(encode_continue(page.revision, &last.key));
+    if more && let Some(last) = last_key {
+        metadata["continue"] = json!(encode_continue(page.revision, last));
     }
     Ok(json!({
         "kind": format!("{}List", resource.kind),
@@ -520,6 +541,18 @@ pub(crate) async fn list(
         "metadata": metadata,
         "items": items,
     }))
+}
+
+fn labels_of(object: &Value) -> std::collections::BTreeMap<String, String> {
+    object["metadata"]["labels"]
+        .as_object()
+        .map(|labels| {
+            labels
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The namespaces every cluster has, as kube-apiserver creates them.

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::objects::ListOptions;
 use crate::registry::Resource;
+use crate::selector::LabelSelector;
 use crate::{ApiError, AppState, objects};
 
 /// Which resource and scope a URL names.
@@ -42,6 +43,8 @@ pub(crate) struct ListQuery {
     limit: Option<String>,
     #[serde(rename = "continue")]
     continue_token: Option<String>,
+    #[serde(rename = "labelSelector")]
+    label_selector: Option<String>,
 }
 
 fn list_options(query: Result<Query<ListQuery>, QueryRejection>) -> Result<ListOptions, ApiError> {
@@ -55,9 +58,12 @@ fn list_options(query: Result<Query<ListQuery>, QueryRejection>) -> Result<ListO
             })?
             .max(0) as usize,
     };
+    let labels = LabelSelector::parse(query.label_selector.as_deref().unwrap_or_default())
+        .map_err(ApiError::bad_request)?;
     Ok(ListOptions {
         limit,
         continue_token: query.continue_token.filter(|t| !t.is_empty()),
+        labels,
     })
 }
 
