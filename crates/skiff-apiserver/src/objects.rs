@@ -77,27 +77,7 @@ pub(crate) async fn create(
 ) -> Result<Value, ApiError> {
     check_type(resource, &object)?;
     let has_spec = object.get("spec").is_some();
-    let metadata = object
-        .as_object_mut()
-        .expect("checked above")
-        .entry("metadata")
-        .or_insert_with(|| json!({}));
-    let Some(metadata) = metadata.as_object_mut() else {
-        return Err(ApiError::bad_request("metadata must be an object"));
-    };
-    match (namespace, metadata.get("namespace").and_then(Value::as_str)) {
-        (Some(url), Some(body)) if url != body => {
-            return Err(ApiError::bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request",
-            ));
-        }
-        (Some(url), _) => {
-            metadata.insert("namespace".to_owned(), json!(url));
-        }
-        (None, _) => {
-            metadata.remove("namespace");
-        }
-    }
+    let metadata = scoped_metadata(&mut object, namespace)?;
     let name = match (
         metadata.get("name").and_then(Value::as_str),
         metadata.get("generateName").and_then(Value::as_str),
@@ -172,14 +152,7 @@ pub(crate) async fn update(
     dry_run: bool,
 ) -> Result<Value, ApiError> {
     check_type(resource, &object)?;
-    let metadata = object
-        .as_object_mut()
-        .expect("checked by check_type")
-        .entry("metadata")
-        .or_insert_with(|| json!({}));
-    let Some(metadata) = metadata.as_object_mut() else {
-        return Err(ApiError::bad_request("metadata must be an object"));
-    };
+    let metadata = scoped_metadata(&mut object, namespace)?;
     match metadata.get("name").and_then(Value::as_str) {
         Some(body_name) if body_name != name => {
             return Err(ApiError::bad_request(format!(
@@ -188,19 +161,6 @@ pub(crate) async fn update(
         }
         _ => {
             metadata.insert("name".to_owned(), json!(name));
-        }
-    }
-    match (namespace, metadata.get("namespace").and_then(Value::as_str)) {
-        (Some(url), Some(body)) if url != body => {
-            return Err(ApiError::bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request",
-            ));
-        }
-        (Some(url), _) => {
-            metadata.insert("namespace".to_owned(), json!(url));
-        }
-        (None, _) => {
-            metadata.remove("namespace");
         }
     }
     let expected = match metadata.remove("resourceVersion") {
@@ -290,6 +250,35 @@ pub(crate) async fn update(
             Err(other) => return Err(store_error(other)),
         }
     }
+}
+
+/// The body's `metadata`, with its namespace made to agree with the URL's: set for
+/// namespaced requests (a different one in the body is a 400), removed otherwise.
+fn scoped_metadata<'o>(
+    object: &'o mut Value,
+    namespace: Option<&str>,
+) -> Result<&'o mut serde_json::Map<String, Value>, ApiError> {
+    let metadata = object
+        .as_object_mut()
+        .ok_or_else(|| ApiError::bad_request("the request body must be a JSON object"))?
+        .entry("metadata")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .ok_or_else(|| ApiError::bad_request("metadata must be an object"))?;
+    match (namespace, metadata.get("namespace").and_then(Value::as_str)) {
+        (Some(url), Some(body)) if url != body => {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+        (Some(url), _) => {
+            metadata.insert("namespace".to_owned(), json!(url));
+        }
+        (None, _) => {
+            metadata.remove("namespace");
+        }
+    }
+    Ok(metadata)
 }
 
 /// `apiVersion` and `kind` in a body must name the resource of the URL.

@@ -1,12 +1,13 @@
-//! The REST routes for resources: resolve the URL to a registry entry and a namespace, check
-//! the verb, and call the object operations.
+//! The REST routes for resources: one parser turns a URL into the resource, namespace and
+//! name it names ([`Target`]); one handler per HTTP method checks the verb and calls the
+//! object operations.
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{Query, RawQuery, State};
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use serde_json::Value;
 
 use crate::objects::ListOptions;
@@ -14,27 +15,74 @@ use crate::registry::Resource;
 use crate::selector::LabelSelector;
 use crate::{ApiError, AppState, objects};
 
-/// Which resource and scope a URL names.
-fn resolve<'a>(
-    state: &'a AppState,
-    group: &str,
-    version: &str,
-    plural: &str,
-) -> Result<&'a Resource, ApiError> {
-    state
+/// What a resource URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Target<'u> {
+    group: &'u str,
+    version: &'u str,
+    namespace: Option<&'u str>,
+    plural: &'u str,
+    name: Option<&'u str>,
+}
+
+/// Parses `/api/v1/...` and `/apis/<group>/<version>/...` below the group-version:
+/// `<plural>[/<name>]` or `namespaces/<ns>/<plural>[/<name>]`. Subresources are not served yet.
+fn parse_target(path: &str) -> Option<Target<'_>> {
+    let (group, version, rest) = if let Some(rest) = path.strip_prefix("/api/v1/") {
+        ("", "v1", rest)
+    } else {
+        let mut parts = path.strip_prefix("/apis/")?.splitn(3, '/');
+        (parts.next()?, parts.next()?, parts.next()?)
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    if segments.iter().any(|s| s.is_empty()) {
+        return None;
+    }
+    let (namespace, plural, name) = match segments[..] {
+        [plural] => (None, plural, None),
+        [plural, name] => (None, plural, Some(name)),
+        ["namespaces", ns, plural] => (Some(ns), plural, None),
+        ["namespaces", ns, plural, name] => (Some(ns), plural, Some(name)),
+        _ => return None,
+    };
+    Some(Target {
+        group,
+        version,
+        namespace,
+        plural,
+        name,
+    })
+}
+
+/// The registry entry a URL names, checked for scope and for `verb`.
+fn resolve<'s>(
+    state: &'s AppState,
+    target: &Target<'_>,
+    verb: &str,
+) -> Result<&'s Resource, ApiError> {
+    let resource = state
         .registry
         .resources()
         .iter()
-        .find(|r| r.group == group && r.version == version && r.plural == plural)
-        .ok_or_else(ApiError::not_found_path)
-}
-
-fn require_verb(resource: &Resource, verb: &str) -> Result<(), ApiError> {
+        .find(|r| {
+            r.group == target.group && r.version == target.version && r.plural == target.plural
+        })
+        .ok_or_else(ApiError::not_found_path)?;
+    // A collection of a namespaced resource may be listed across namespaces; anything else
+    // must be addressed in its own scope.
+    let all_namespaces = target.namespace.is_none() && target.name.is_none() && verb == "list";
+    if resource.namespaced != target.namespace.is_some() && !all_namespaces {
+        return Err(ApiError::not_found_path());
+    }
     if resource.verbs.iter().any(|v| v == verb) {
-        Ok(())
+        Ok(resource)
     } else {
         Err(ApiError::method_not_allowed(verb, resource))
     }
+}
+
+fn target(uri: &Uri) -> Result<Target<'_>, ApiError> {
+    parse_target(uri.path()).ok_or_else(ApiError::not_found_path)
 }
 
 /// The query of a list request (other parameters are not acted on yet).
@@ -65,125 +113,6 @@ fn list_options(query: Result<Query<ListQuery>, QueryRejection>) -> Result<ListO
         continue_token: query.continue_token.filter(|t| !t.is_empty()),
         labels,
     })
-}
-
-/// A collection: cluster-scoped, or a namespaced resource across all namespaces.
-async fn collection(
-    state: &AppState,
-    group: &str,
-    version: &str,
-    plural: &str,
-    options: ListOptions,
-) -> Result<Json<Value>, ApiError> {
-    let resource = resolve(state, group, version, plural)?;
-    require_verb(resource, "list")?;
-    Ok(Json(
-        objects::list(&state.store, resource, None, &options).await?,
-    ))
-}
-
-async fn namespaced_collection(
-    state: &AppState,
-    group: &str,
-    version: &str,
-    namespace: &str,
-    plural: &str,
-    options: ListOptions,
-) -> Result<Json<Value>, ApiError> {
-    let resource = resolve(state, group, version, plural)?;
-    if !resource.namespaced {
-        return Err(ApiError::not_found_path());
-    }
-    require_verb(resource, "list")?;
-    Ok(Json(
-        objects::list(&state.store, resource, Some(namespace), &options).await?,
-    ))
-}
-
-async fn item(
-    state: &AppState,
-    group: &str,
-    version: &str,
-    namespace: Option<&str>,
-    plural: &str,
-    name: &str,
-) -> Result<Json<Value>, ApiError> {
-    let resource = resolve(state, group, version, plural)?;
-    if resource.namespaced != namespace.is_some() {
-        return Err(ApiError::not_found_path());
-    }
-    require_verb(resource, "get")?;
-    Ok(Json(
-        objects::get(&state.store, resource, namespace, name).await?,
-    ))
-}
-
-pub(crate) async fn core_collection(
-    State(state): State<AppState>,
-    Path(plural): Path<String>,
-    query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    collection(&state, "", "v1", &plural, list_options(query)?).await
-}
-
-pub(crate) async fn core_item(
-    State(state): State<AppState>,
-    Path((plural, name)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    item(&state, "", "v1", None, &plural, &name).await
-}
-
-pub(crate) async fn core_namespaced_collection(
-    State(state): State<AppState>,
-    Path((namespace, plural)): Path<(String, String)>,
-    query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    namespaced_collection(&state, "", "v1", &namespace, &plural, list_options(query)?).await
-}
-
-pub(crate) async fn core_namespaced_item(
-    State(state): State<AppState>,
-    Path((namespace, plural, name)): Path<(String, String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    item(&state, "", "v1", Some(&namespace), &plural, &name).await
-}
-
-pub(crate) async fn group_collection(
-    State(state): State<AppState>,
-    Path((group, version, plural)): Path<(String, String, String)>,
-    query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    collection(&state, &group, &version, &plural, list_options(query)?).await
-}
-
-pub(crate) async fn group_item(
-    State(state): State<AppState>,
-    Path((group, version, plural, name)): Path<(String, String, String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    item(&state, &group, &version, None, &plural, &name).await
-}
-
-pub(crate) async fn group_namespaced_collection(
-    State(state): State<AppState>,
-    Path((group, version, namespace, plural)): Path<(String, String, String, String)>,
-    query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    namespaced_collection(
-        &state,
-        &group,
-        &version,
-        &namespace,
-        &plural,
-        list_options(query)?,
-    )
-    .await
-}
-
-pub(crate) async fn group_namespaced_item(
-    State(state): State<AppState>,
-    Path((group, version, namespace, plural, name)): Path<(String, String, String, String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    item(&state, &group, &version, Some(&namespace), &plural, &name).await
 }
 
 /// `dryRun=All` (the only value Kubernetes accepts) or nothing.
@@ -224,221 +153,127 @@ fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result
         .map_err(|e| ApiError::bad_request(format!("invalid JSON in the request body: {e}")))
 }
 
-async fn create_in(
-    state: &AppState,
-    (group, version, namespace, plural): (&str, &str, Option<&str>, &str),
-    headers: &HeaderMap,
-    query: &Option<String>,
+/// `GET`: one object, or a list.
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    uri: Uri,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let target = target(&uri)?;
+    match target.name {
+        Some(name) => {
+            let resource = resolve(&state, &target, "get")?;
+            Ok(Json(
+                objects::get(&state.store, resource, target.namespace, name).await?,
+            ))
+        }
+        None => {
+            let resource = resolve(&state, &target, "list")?;
+            let options = list_options(query)?;
+            Ok(Json(
+                objects::list(&state.store, resource, target.namespace, &options).await?,
+            ))
+        }
+    }
+}
+
+/// `POST` to a collection: create.
+pub(crate) async fn post(
+    State(state): State<AppState>,
+    uri: Uri,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let resource = resolve(state, group, version, plural)?;
-    if resource.namespaced != namespace.is_some() {
+    let target = target(&uri)?;
+    if target.name.is_some() {
         return Err(ApiError::not_found_path());
     }
-    require_verb(resource, "create")?;
-    let dry = dry_run(query)?;
-    let object = json_body(headers, body)?;
-    let created = objects::create(&state.store, resource, namespace, object, dry).await?;
+    let resource = resolve(&state, &target, "create")?;
+    let dry = dry_run(&query)?;
+    let object = json_body(&headers, body)?;
+    let created = objects::create(&state.store, resource, target.namespace, object, dry).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-async fn delete_in(
-    state: &AppState,
-    (group, version, namespace, plural, name): (&str, &str, Option<&str>, &str, &str),
-    query: &Option<String>,
+/// `PUT` to an object: update.
+pub(crate) async fn put(
+    State(state): State<AppState>,
+    uri: Uri,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let resource = resolve(state, group, version, plural)?;
-    if resource.namespaced != namespace.is_some() {
-        return Err(ApiError::not_found_path());
-    }
-    require_verb(resource, "delete")?;
-    let dry = dry_run(query)?;
+    let target = target(&uri)?;
+    let name = target.name.ok_or_else(ApiError::not_found_path)?;
+    let resource = resolve(&state, &target, "update")?;
+    let dry = dry_run(&query)?;
+    let object = json_body(&headers, body)?;
     Ok(Json(
-        objects::delete(&state.store, resource, namespace, name, dry).await?,
+        objects::update(&state.store, resource, target.namespace, name, object, dry).await?,
     ))
 }
 
-pub(crate) async fn core_create(
+/// `DELETE` an object.
+pub(crate) async fn delete(
     State(state): State<AppState>,
-    Path(plural): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    create_in(&state, ("", "v1", None, &plural), &headers, &query, body).await
-}
-
-pub(crate) async fn core_namespaced_create(
-    State(state): State<AppState>,
-    Path((namespace, plural)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    create_in(
-        &state,
-        ("", "v1", Some(&namespace), &plural),
-        &headers,
-        &query,
-        body,
-    )
-    .await
-}
-
-pub(crate) async fn group_create(
-    State(state): State<AppState>,
-    Path((group, version, plural)): Path<(String, String, String)>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    create_in(
-        &state,
-        (&group, &version, None, &plural),
-        &headers,
-        &query,
-        body,
-    )
-    .await
-}
-
-pub(crate) async fn group_namespaced_create(
-    State(state): State<AppState>,
-    Path((group, version, namespace, plural)): Path<(String, String, String, String)>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    create_in(
-        &state,
-        (&group, &version, Some(&namespace), &plural),
-        &headers,
-        &query,
-        body,
-    )
-    .await
-}
-
-pub(crate) async fn core_delete(
-    State(state): State<AppState>,
-    Path((plural, name)): Path<(String, String)>,
+    uri: Uri,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    delete_in(&state, ("", "v1", None, &plural, &name), &query).await
-}
-
-pub(crate) async fn core_namespaced_delete(
-    State(state): State<AppState>,
-    Path((namespace, plural, name)): Path<(String, String, String)>,
-    RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    delete_in(&state, ("", "v1", Some(&namespace), &plural, &name), &query).await
-}
-
-pub(crate) async fn group_delete(
-    State(state): State<AppState>,
-    Path((group, version, plural, name)): Path<(String, String, String, String)>,
-    RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    delete_in(&state, (&group, &version, None, &plural, &name), &query).await
-}
-
-pub(crate) async fn group_namespaced_delete(
-    State(state): State<AppState>,
-    Path((group, version, namespace, plural, name)): Path<(String, String, String, String, String)>,
-    RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    delete_in(
-        &state,
-        (&group, &version, Some(&namespace), &plural, &name),
-        &query,
-    )
-    .await
-}
-
-async fn update_in(
-    state: &AppState,
-    (group, version, namespace, plural, name): (&str, &str, Option<&str>, &str, &str),
-    headers: &HeaderMap,
-    query: &Option<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let resource = resolve(state, group, version, plural)?;
-    if resource.namespaced != namespace.is_some() {
-        return Err(ApiError::not_found_path());
-    }
-    require_verb(resource, "update")?;
-    let dry = dry_run(query)?;
-    let object = json_body(headers, body)?;
+    let target = target(&uri)?;
+    let name = target.name.ok_or_else(ApiError::not_found_path)?;
+    let resource = resolve(&state, &target, "delete")?;
+    let dry = dry_run(&query)?;
     Ok(Json(
-        objects::update(&state.store, resource, namespace, name, object, dry).await?,
+        objects::delete(&state.store, resource, target.namespace, name, dry).await?,
     ))
 }
 
-pub(crate) async fn core_update(
-    State(state): State<AppState>,
-    Path((plural, name)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    update_in(
-        &state,
-        ("", "v1", None, &plural, &name),
-        &headers,
-        &query,
-        body,
-    )
-    .await
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-pub(crate) async fn core_namespaced_update(
-    State(state): State<AppState>,
-    Path((namespace, plural, name)): Path<(String, String, String)>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    update_in(
-        &state,
-        ("", "v1", Some(&namespace), &plural, &name),
-        &headers,
-        &query,
-        body,
-    )
-    .await
-}
-
-pub(crate) async fn group_update(
-    State(state): State<AppState>,
-    Path((group, version, plural, name)): Path<(String, String, String, String)>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    update_in(
-        &state,
-        (&group, &version, None, &plural, &name),
-        &headers,
-        &query,
-        body,
-    )
-    .await
-}
-
-pub(crate) async fn group_namespaced_update(
-    State(state): State<AppState>,
-    Path((group, version, namespace, plural, name)): Path<(String, String, String, String, String)>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    update_in(
-        &state,
-        (&group, &version, Some(&namespace), &plural, &name),
-        &headers,
-        &query,
-        body,
-    )
-    .await
+    #[test]
+    fn urls_name_their_targets() {
+        let t = |group, version, namespace, plural, name| Target {
+            group,
+            version,
+            namespace,
+            plural,
+            name,
+        };
+        assert_eq!(
+            parse_target("/api/v1/pods"),
+            Some(t("", "v1", None, "pods", None))
+        );
+        assert_eq!(
+            parse_target("/api/v1/namespaces/default"),
+            Some(t("", "v1", None, "namespaces", Some("default")))
+        );
+        assert_eq!(
+            parse_target("/api/v1/namespaces/ns/pods"),
+            Some(t("", "v1", Some("ns"), "pods", None))
+        );
+        assert_eq!(
+            parse_target("/api/v1/namespaces/ns/pods/p"),
+            Some(t("", "v1", Some("ns"), "pods", Some("p")))
+        );
+        assert_eq!(
+            parse_target("/apis/apps/v1/namespaces/ns/deployments/web"),
+            Some(t("apps", "v1", Some("ns"), "deployments", Some("web")))
+        );
+        assert_eq!(
+            parse_target("/apis/rbac.authorization.k8s.io/v1/clusterroles"),
+            Some(t(
+                "rbac.authorization.k8s.io",
+                "v1",
+                None,
+                "clusterroles",
+                None
+            ))
+        );
+        assert_eq!(parse_target("/api/v1/namespaces/ns/pods/p/status"), None);
+        assert_eq!(parse_target("/api/v1/pods/"), None);
+        assert_eq!(parse_target("/apis/apps"), None);
+    }
 }

@@ -59,52 +59,22 @@ pub fn router(state: AppState) -> Router {
         .route("/apis", get(discovery::groups))
         .route("/apis/{group}", get(discovery::group))
         .route("/apis/{group}/{version}", get(discovery::group_resources))
-        .route(
-            "/api/v1/{resource}",
-            get(rest::core_collection).post(rest::core_create),
-        )
-        .route(
-            "/api/v1/{resource}/{name}",
-            get(rest::core_item)
-                .put(rest::core_update)
-                .delete(rest::core_delete),
-        )
-        .route(
-            "/api/v1/namespaces/{namespace}/{resource}",
-            get(rest::core_namespaced_collection).post(rest::core_namespaced_create),
-        )
-        .route(
-            "/api/v1/namespaces/{namespace}/{resource}/{name}",
-            get(rest::core_namespaced_item)
-                .put(rest::core_namespaced_update)
-                .delete(rest::core_namespaced_delete),
-        )
-        .route(
-            "/apis/{group}/{version}/{resource}",
-            get(rest::group_collection).post(rest::group_create),
-        )
-        .route(
-            "/apis/{group}/{version}/{resource}/{name}",
-            get(rest::group_item)
-                .put(rest::group_update)
-                .delete(rest::group_delete),
-        )
-        .route(
-            "/apis/{group}/{version}/namespaces/{namespace}/{resource}",
-            get(rest::group_namespaced_collection).post(rest::group_namespaced_create),
-        )
-        .route(
-            "/apis/{group}/{version}/namespaces/{namespace}/{resource}/{name}",
-            get(rest::group_namespaced_item)
-                .put(rest::group_namespaced_update)
-                .delete(rest::group_namespaced_delete),
-        )
+        // Everything below a group-version is a resource URL; rest.rs parses it.
+        .route("/api/v1/{*path}", resource_methods())
+        .route("/apis/{group}/{version}/{*path}", resource_methods())
         .fallback(not_found)
         // kube-apiserver's limit for a request body.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(middleware::from_fn_with_state(state.clone(), measure))
         .with_state(state)
+}
+
+fn resource_methods() -> axum::routing::MethodRouter<AppState> {
+    get(rest::get)
+        .post(rest::post)
+        .put(rest::put)
+        .delete(rest::delete)
 }
 
 /// Attaches the caller's identity (client certificate, set by the listener, or bearer token)
