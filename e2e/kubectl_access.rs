@@ -4,133 +4,13 @@
 //! kubectl comes from the machine image: the dispatcher on PATH and, beside its target,
 //! `kubectl.1.27` ... `kubectl.1.33`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod support;
 
-/// The kubectl minors every e2e test runs with: newest, one back, and the oldest supported.
-const KUBECTL_MINORS: &[&str] = &["1.33", "1.32", "1.27"];
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
 
-fn kubectl_binary(minor: &str) -> PathBuf {
-    let dispatcher = which("kubectl").expect("kubectl is on PATH (part of the machine image)");
-    let dir = std::fs::canonicalize(&dispatcher)
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_owned();
-    let binary = dir.join(format!("kubectl.{minor}"));
-    assert!(binary.exists(), "{} is missing", binary.display());
-    binary
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|dir| Path::new(dir).join(name))
-        .find(|p| p.is_file())
-}
-
-/// A running `skiff server` that is stopped (SIGTERM, then SIGKILL) when dropped.
-struct ServerProcess {
-    child: Child,
-    kubeconfig: PathBuf,
-}
-
-impl ServerProcess {
-    fn start(data_dir: &Path) -> ServerProcess {
-        Self::start_with(data_dir, &[])
-    }
-
-    fn start_with(data_dir: &Path, extra_args: &[&str]) -> ServerProcess {
-        let kubeconfig = data_dir.join("kubeconfig.yaml");
-        let _ = std::fs::remove_file(&kubeconfig);
-        let child = Command::new(env!("CARGO_BIN_EXE_skiff"))
-            .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(extra_args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start skiff server");
-        let server = ServerProcess { child, kubeconfig };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !server.kubeconfig.exists() {
-            assert!(
-                Instant::now() < deadline,
-                "server wrote no kubeconfig in 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
-    }
-
-    fn stop(mut self) {
-        self.terminate();
-    }
-
-    fn terminate(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            self.terminate();
-        }
-    }
-}
-
-struct Output {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-fn kubectl(minor: &str, kubeconfig: &Path, cache: &Path, args: &[&str]) -> Output {
-    let out = Command::new(kubectl_binary(minor))
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .arg("--cache-dir")
-        .arg(cache.join(minor))
-        .args(args)
-        .output()
-        .expect("run kubectl");
-    Output {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn wait_ready(kubeconfig: &Path, cache: &Path) -> Duration {
-    let started = Instant::now();
-    loop {
-        let out = kubectl("1.33", kubeconfig, cache, &["get", "--raw", "/readyz"]);
-        if out.ok && out.stdout.trim() == "ok" {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "not ready in 30 s: {}",
-            out.stderr
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use support::{KUBECTL_MINORS, ServerProcess, kubectl, wait_ready};
 
 #[test]
 fn kubectl_versions_reach_the_server_with_the_generated_kubeconfig() {
@@ -536,12 +416,12 @@ fn kubectl_creates_and_deletes_objects_from_files() {
         );
         assert_eq!(color.stdout, "blue", "kubectl {minor}: {}", color.stderr);
 
-        // Deleting waits for a watch by default; watch is not served yet.
+        // Deleting waits (on a watch) until the object is gone.
         let deleted = kubectl(
             minor,
             &server.kubeconfig,
             &cache,
-            &["delete", "configmap", &name, "--wait=false"],
+            &["delete", "configmap", &name],
         );
         assert!(deleted.ok, "kubectl {minor} delete: {}", deleted.stderr);
         assert!(
@@ -729,7 +609,7 @@ fn label_selectors_filter_get_and_delete() {
             minor,
             &server.kubeconfig,
             &cache,
-            &["delete", "cm", "-l", &selector, "--wait=false"],
+            &["delete", "cm", "-l", &selector],
         );
         assert!(deleted.ok, "kubectl {minor}: {}", deleted.stderr);
         let left = kubectl(

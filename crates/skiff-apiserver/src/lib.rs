@@ -7,7 +7,9 @@
 //! verbs, watch) is being built on top of this; see ARCHITECTURE.md.
 
 mod authn;
+mod cache;
 mod discovery;
+mod fields;
 mod metrics;
 mod objects;
 mod registry;
@@ -17,6 +19,7 @@ mod selector;
 mod server;
 mod status;
 mod tls;
+mod watch;
 
 pub use authn::{Identity, StaticTokens, TokenFileError};
 pub use metrics::Metrics;

@@ -6,8 +6,9 @@ use serde_json::{Value, json};
 use skiff_store::{Error as StoreError, KeyRange, KeyValue, ReadAt, Store};
 
 use crate::ApiError;
+use crate::cache::WatchCache;
 use crate::registry::Resource;
-use crate::selector::LabelSelector;
+use crate::selector::Selectors;
 
 /// `/registry/<group>/<resource>/[<namespace>/]<name>`; the core group is spelled `core`.
 pub(crate) fn key(resource: &Resource, namespace: Option<&str>, name: &str) -> String {
@@ -431,8 +432,10 @@ pub(crate) struct ListOptions {
     pub limit: usize,
     /// The `metadata.continue` of the previous page.
     pub continue_token: Option<String>,
-    /// Only objects whose labels match.
-    pub labels: LabelSelector,
+    /// Only objects these select.
+    pub selectors: Selectors,
+    /// Read at exactly this revision (`resourceVersionMatch=Exact`) instead of the latest.
+    pub exact: Option<i64>,
 }
 
 /// Where a paged list resumes: the revision of its first page and the last key returned.
@@ -484,20 +487,32 @@ pub(crate) async fn list(
 ) -> Result<Value, ApiError> {
     let prefix = prefix(resource, namespace);
     let whole = KeyRange::prefix(&prefix).map_err(store_error)?;
-    let (range, at) = match &options.continue_token {
-        Some(token) => {
+    let (range, at) = match (&options.continue_token, options.exact) {
+        (Some(token), _) => {
             let token = decode_continue(token, &prefix)?;
             (whole.after(&token.start), ReadAt::Revision(token.rv))
         }
-        None => (whole, ReadAt::Latest),
+        (None, Some(revision)) => (whole, ReadAt::Revision(revision)),
+        (None, None) => (whole, ReadAt::Latest),
     };
     // With a selector, read the rest of the list and filter, so a page holds `limit` matches.
-    let read_limit = if options.labels.is_empty() {
+    let read_limit = if options.selectors.is_empty() {
         options.limit
     } else {
         0
     };
     let page = match store.range(&range, at, read_limit).await {
+        Err(StoreError::Compacted {
+            requested,
+            compacted,
+        }) if options.continue_token.is_none() => {
+            return Err(ApiError::expired(requested, compacted));
+        }
+        Err(StoreError::FutureRevision { requested, current }) => {
+            return Err(ApiError::timeout(format!(
+                "Too large resource version: {requested}, current: {current}"
+            )));
+        }
         Err(StoreError::Compacted { .. }) => {
             return Err(ApiError::gone(
                 "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.".to_owned(),
@@ -510,7 +525,7 @@ pub(crate) async fn list(
     let mut more = page.more;
     for kv in &page.kvs {
         let object = decode(kv)?;
-        if !options.labels.is_empty() && !options.labels.matches(&labels_of(&object)) {
+        if !options.selectors.matches(&object) {
             continue;
         }
         if options.limit > 0 && items.len() == options.limit {
@@ -520,28 +535,53 @@ pub(crate) async fn list(
         items.push(object);
         last_key = Some(kv.key.as_str());
     }
-    let mut metadata = json!({ "resourceVersion": page.revision.to_string() });
-    if more && let Some(last) = last_key {
-        metadata["continue"] = json!(encode_continue(page.revision, last));
+    let continue_token = match last_key {
+        Some(last) if more => Some(encode_continue(page.revision, last)),
+        _ => None,
+    };
+    Ok(list_body(resource, page.revision, continue_token, items))
+}
+
+/// A list from the watch cache, as of `revision` or newer (`None`: consistent with the
+/// store now). Returns `None` when it holds more than `limit` items, for the caller to page
+/// through the store instead.
+pub(crate) async fn list_cached(
+    cache: &WatchCache,
+    resource: &Resource,
+    namespace: Option<&str>,
+    selectors: &Selectors,
+    not_older_than: Option<i64>,
+    limit: usize,
+) -> Result<Option<Value>, ApiError> {
+    match not_older_than {
+        Some(revision) => cache.wait_for(revision).await?,
+        None => cache.sync().await?,
     }
-    Ok(json!({
+    let (revision, items) = cache.list(&prefix(resource, namespace), selectors);
+    if limit > 0 && items.len() > limit {
+        return Ok(None);
+    }
+    let items = items.iter().map(|object| (**object).clone()).collect();
+    Ok(Some(list_body(resource, revision, None, items)))
+}
+
+/// The `<Kind>List` kube-apiserver returns.
+fn list_body(
+    resource: &Resource,
+    revision: i64,
+    continue_token: Option<String>,
+    items: Vec<Value>,
+) -> Value {
+    let mut metadata = json!({ "resourceVersion": revision.to_string() });
+    if let Some(token) = continue_token {
+        metadata["continue"] = json!(token);
+    }
+    json!({
         "kind": format!("{}List", resource.kind),
         "apiVersion": resource.group_version(),
         "metadata": metadata,
         "items": items,
-    }))
-}
-
-fn labels_of(object: &Value) -> std::collections::BTreeMap<String, String> {
-    object["metadata"]["labels"]
-        .as_object()
-        .map(|labels| {
-            labels
-                .iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default()
+    })
 }
 
 /// The namespaces every cluster has, as kube-apiserver creates them.

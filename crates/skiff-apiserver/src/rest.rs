@@ -10,10 +10,16 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use serde_json::Value;
 
+use std::time::Duration;
+
+use axum::response::{IntoResponse, Response};
+
+use crate::cache::Start;
+use crate::fields::FieldSelector;
 use crate::objects::ListOptions;
 use crate::registry::Resource;
-use crate::selector::LabelSelector;
-use crate::{ApiError, AppState, objects};
+use crate::selector::{LabelSelector, Selectors};
+use crate::{ApiError, AppState, objects, watch};
 
 /// What a resource URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,34 +91,167 @@ fn target(uri: &Uri) -> Result<Target<'_>, ApiError> {
     parse_target(uri.path()).ok_or_else(ApiError::not_found_path)
 }
 
-/// The query of a list request (other parameters are not acted on yet).
-#[derive(serde::Deserialize)]
+/// The query of a list or watch request.
+#[derive(serde::Deserialize, Default)]
 pub(crate) struct ListQuery {
     limit: Option<String>,
     #[serde(rename = "continue")]
     continue_token: Option<String>,
     #[serde(rename = "labelSelector")]
     label_selector: Option<String>,
+    #[serde(rename = "fieldSelector")]
+    field_selector: Option<String>,
+    #[serde(rename = "resourceVersion")]
+    resource_version: Option<String>,
+    #[serde(rename = "resourceVersionMatch")]
+    resource_version_match: Option<String>,
+    watch: Option<String>,
+    #[serde(rename = "allowWatchBookmarks")]
+    allow_watch_bookmarks: Option<String>,
+    #[serde(rename = "timeoutSeconds")]
+    timeout_seconds: Option<String>,
+    #[serde(rename = "sendInitialEvents")]
+    send_initial_events: Option<String>,
 }
 
-fn list_options(query: Result<Query<ListQuery>, QueryRejection>) -> Result<ListOptions, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let limit = match query.limit.as_deref() {
-        None | Some("") => 0,
-        Some(text) => text
+fn flag(value: &Option<String>) -> bool {
+    matches!(value.as_deref(), Some("true" | "1"))
+}
+
+/// How a list or watch chooses the revision it is served at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Freshness {
+    /// `resourceVersion` unset: the latest, consistent with the store.
+    Latest,
+    /// `resourceVersion=0`: whatever the cache has.
+    Any,
+    /// `resourceVersion=N` (`NotOlderThan`, the default for lists without `limit`).
+    NotOlderThan(i64),
+    /// `resourceVersionMatch=Exact`, or `resourceVersion=N` with `limit` (legacy semantics).
+    Exact(i64),
+}
+
+fn freshness(query: &ListQuery, limit: usize) -> Result<Freshness, ApiError> {
+    let rv = query.resource_version.as_deref().filter(|v| !v.is_empty());
+    let matching = query
+        .resource_version_match
+        .as_deref()
+        .filter(|v| !v.is_empty());
+    let parsed = match rv {
+        None => None,
+        Some(text) => Some(
+            text.parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "invalid resource version {text:?}: must be a number"
+                    ))
+                })?,
+        ),
+    };
+    if query
+        .continue_token
+        .as_deref()
+        .is_some_and(|c| !c.is_empty())
+        && parsed.is_some_and(|n| n != 0)
+    {
+        return Err(ApiError::bad_request(
+            "specifying resource version is not allowed when using continue",
+        ));
+    }
+    match (parsed, matching) {
+        (None, None) => Ok(Freshness::Latest),
+        (None, Some(_)) => Err(ApiError::bad_request(
+            "resourceVersionMatch is forbidden unless resourceVersion is provided",
+        )),
+        (Some(0), None | Some("NotOlderThan")) => Ok(Freshness::Any),
+        (Some(0), Some("Exact")) => Err(ApiError::bad_request(
+            "resourceVersionMatch \"Exact\" is forbidden for resourceVersion \"0\"",
+        )),
+        (Some(n), Some("Exact")) => Ok(Freshness::Exact(n)),
+        (Some(n), Some("NotOlderThan")) => Ok(Freshness::NotOlderThan(n)),
+        (Some(n), None) if limit > 0 => Ok(Freshness::Exact(n)),
+        (Some(n), None) => Ok(Freshness::NotOlderThan(n)),
+        (Some(_), Some(other)) => Err(ApiError::bad_request(format!(
+            "unsupported resourceVersionMatch value {other:?}: must be Exact or NotOlderThan"
+        ))),
+    }
+}
+
+fn selectors(query: &ListQuery, resource: &Resource) -> Result<Selectors, ApiError> {
+    let labels = LabelSelector::parse(query.label_selector.as_deref().unwrap_or_default())
+        .map_err(ApiError::bad_request)?;
+    let fields = FieldSelector::parse(
+        query.field_selector.as_deref().unwrap_or_default(),
+        resource,
+    )
+    .map_err(ApiError::bad_request)?;
+    Ok(Selectors { labels, fields })
+}
+
+fn limit(query: &ListQuery) -> Result<usize, ApiError> {
+    match query.limit.as_deref() {
+        None | Some("") => Ok(0),
+        Some(text) => Ok(text
             .parse::<i64>()
             .map_err(|_| {
                 ApiError::bad_request(format!("invalid limit {text:?}: must be an integer"))
             })?
-            .max(0) as usize,
+            .max(0) as usize),
+    }
+}
+
+/// A list, from the watch cache where it can serve it and the store otherwise.
+async fn list(
+    state: &AppState,
+    resource: &Resource,
+    namespace: Option<&str>,
+    query: &ListQuery,
+) -> Result<Value, ApiError> {
+    let limit = limit(query)?;
+    let freshness = freshness(query, limit)?;
+    let selectors = selectors(query, resource)?;
+    let continue_token = query.continue_token.clone().filter(|t| !t.is_empty());
+    if continue_token.is_none() {
+        let cached = match freshness {
+            // Served whole from the cache, like kube-apiserver (which ignores `limit` here).
+            Freshness::Any => {
+                objects::list_cached(&state.cache, resource, namespace, &selectors, Some(0), 0)
+                    .await?
+            }
+            Freshness::Latest => {
+                objects::list_cached(&state.cache, resource, namespace, &selectors, None, limit)
+                    .await?
+            }
+            Freshness::NotOlderThan(n) => {
+                objects::list_cached(
+                    &state.cache,
+                    resource,
+                    namespace,
+                    &selectors,
+                    Some(n),
+                    limit,
+                )
+                .await?
+            }
+            Freshness::Exact(_) => None,
+        };
+        if let Some(list) = cached {
+            return Ok(list);
+        }
+    }
+    let exact = match freshness {
+        Freshness::Exact(n) => Some(n),
+        _ => None,
     };
-    let labels = LabelSelector::parse(query.label_selector.as_deref().unwrap_or_default())
-        .map_err(ApiError::bad_request)?;
-    Ok(ListOptions {
+    let options = ListOptions {
         limit,
-        continue_token: query.continue_token.filter(|t| !t.is_empty()),
-        labels,
-    })
+        continue_token,
+        selectors,
+        exact,
+    };
+    objects::list(&state.store, resource, namespace, &options).await
 }
 
 /// `dryRun=All` (the only value Kubernetes accepts) or nothing.
@@ -153,28 +292,64 @@ fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result
         .map_err(|e| ApiError::bad_request(format!("invalid JSON in the request body: {e}")))
 }
 
-/// `GET`: one object, or a list.
+/// `GET`: one object, a list, or a watch.
 pub(crate) async fn get(
     State(state): State<AppState>,
     uri: Uri,
     query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let target = target(&uri)?;
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     match target.name {
         Some(name) => {
             let resource = resolve(&state, &target, "get")?;
-            Ok(Json(
-                objects::get(&state.store, resource, target.namespace, name).await?,
-            ))
+            let object = objects::get(&state.store, resource, target.namespace, name).await?;
+            Ok(Json(object).into_response())
+        }
+        None if flag(&query.watch) => {
+            let resource = resolve(&state, &target, "watch")?;
+            watch::serve(
+                &state,
+                resource,
+                target.namespace,
+                &query_watch(&query, resource)?,
+            )
+            .await
         }
         None => {
             let resource = resolve(&state, &target, "list")?;
-            let options = list_options(query)?;
-            Ok(Json(
-                objects::list(&state.store, resource, target.namespace, &options).await?,
-            ))
+            let list = list(&state, resource, target.namespace, &query).await?;
+            Ok(Json(list).into_response())
         }
     }
+}
+
+/// The parameters of a watch request.
+fn query_watch(query: &ListQuery, resource: &Resource) -> Result<watch::Options, ApiError> {
+    let freshness = freshness(query, 0)?;
+    let send_initial_events = flag(&query.send_initial_events);
+    let start = match freshness {
+        Freshness::Latest | Freshness::Any => Start::Snapshot,
+        Freshness::NotOlderThan(n) | Freshness::Exact(n) if send_initial_events => {
+            Start::SnapshotAfter(n)
+        }
+        Freshness::NotOlderThan(n) | Freshness::Exact(n) => Start::After(n),
+    };
+    let timeout = match query.timeout_seconds.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(Duration::from_secs(text.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "invalid timeoutSeconds {text:?}: must be a number of seconds"
+            ))
+        })?)),
+    };
+    Ok(watch::Options {
+        start,
+        selectors: selectors(query, resource)?,
+        bookmarks: flag(&query.allow_watch_bookmarks),
+        initial_events_end: send_initial_events,
+        timeout,
+    })
 }
 
 /// `POST` to a collection: create.

@@ -13,6 +13,7 @@ use axum::{Json, Router};
 use skiff_store::Store;
 
 use crate::authn::StaticTokens;
+use crate::cache::WatchCache;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::{ApiError, Identity, KUBERNETES_MINOR};
@@ -27,16 +28,26 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The kinds served.
     pub registry: Arc<Registry>,
+    /// Every object in memory, for lists and watches.
+    pub(crate) cache: WatchCache,
 }
 
 impl AppState {
-    pub fn new(store: Store, tokens: StaticTokens) -> AppState {
-        AppState {
+    /// Loads the watch cache from `store` and starts following it.
+    pub async fn start(store: Store, tokens: StaticTokens) -> Result<AppState, skiff_store::Error> {
+        let cache = WatchCache::start(store.clone()).await?;
+        Ok(AppState {
             store,
             tokens: Arc::new(tokens),
             metrics: Arc::default(),
             registry: Arc::new(Registry::builtin()),
-        }
+            cache,
+        })
+    }
+
+    /// Stops following the store (before closing it).
+    pub async fn stop(&self) {
+        self.cache.stop().await;
     }
 }
 
@@ -123,6 +134,9 @@ async fn healthy() -> impl IntoResponse {
 
 /// Ready when the store answers.
 async fn ready(State(state): State<AppState>) -> Response {
+    if let Some(why) = state.cache.broken() {
+        return ApiError::unavailable(format!("[-]watch-cache failed: {why}")).into_response();
+    }
     match state.store.revision().await {
         Ok(_) => healthy().await.into_response(),
         Err(err) => {

@@ -46,6 +46,37 @@ impl LabelSelector {
     }
 }
 
+/// The label and field selectors of a list or watch, together.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Selectors {
+    pub labels: LabelSelector,
+    pub fields: crate::fields::FieldSelector,
+}
+
+impl Selectors {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.fields.is_empty()
+    }
+
+    pub(crate) fn matches(&self, object: &serde_json::Value) -> bool {
+        (self.labels.is_empty() || self.labels.matches(&labels_of(object)))
+            && self.fields.matches(object)
+    }
+}
+
+/// An object's `metadata.labels` as a map (non-string values are ignored).
+pub(crate) fn labels_of(object: &serde_json::Value) -> BTreeMap<String, String> {
+    object["metadata"]["labels"]
+        .as_object()
+        .map(|labels| {
+            labels
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Splits on commas outside parentheses.
 fn split_requirements(text: &str) -> Result<Vec<&str>, String> {
     let mut parts = Vec::new();

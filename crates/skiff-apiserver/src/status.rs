@@ -127,6 +127,22 @@ impl ApiError {
         }
     }
 
+    /// A watch or list from a revision compaction has removed.
+    pub fn expired(requested: i64, compacted: i64) -> Self {
+        ApiError::gone(format!(
+            "too old resource version: {requested} ({compacted})"
+        ))
+    }
+
+    /// A request for a revision this server has not caught up with in time.
+    pub fn timeout(message: String) -> Self {
+        ApiError {
+            code: StatusCode::GATEWAY_TIMEOUT,
+            reason: "Timeout",
+            message,
+        }
+    }
+
     /// A server-side failure; the message says what, never a bare 500.
     pub fn internal(message: String) -> Self {
         ApiError {

@@ -16,7 +16,7 @@ async fn app() -> (axum::Router, tempfile::TempDir) {
         .await
         .unwrap();
     let tokens = StaticTokens::parse("s3cr3t,alice,uid-1,\"devs\"\n").unwrap();
-    let state = AppState::new(store, tokens);
+    let state = AppState::start(store, tokens).await.unwrap();
     skiff_apiserver::bootstrap(&state).await.unwrap();
     (router(state), dir)
 }
@@ -109,7 +109,7 @@ async fn readyz_fails_when_the_store_is_closed() {
     )
     .await
     .unwrap();
-    let app = router(AppState::new(store.clone(), StaticTokens::default()));
+    let app = router(AppState::start(store.clone(), StaticTokens::default()).await.unwrap());
     store.close().await;
     let (code, body, _) = call(&app, "/readyz", None).await;
     assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);

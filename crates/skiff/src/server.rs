@@ -54,7 +54,9 @@ pub async fn run(args: Args) -> Result<()> {
     let store = Store::open(&datastore, Config::default())
         .await
         .context("opening the datastore")?;
-    let state = AppState::new(store.clone(), tokens);
+    let state = AppState::start(store.clone(), tokens)
+        .await
+        .context("loading the watch cache")?;
     skiff_apiserver::bootstrap(&state)
         .await
         .context("creating the system namespaces")?;
@@ -85,9 +87,10 @@ pub async fn run(args: Args) -> Result<()> {
     let shutdown = CancellationToken::new();
     let signals = tokio::spawn(stop_on_signal(shutdown.clone()));
     server
-        .run(skiff_apiserver::router(state), shutdown.clone())
+        .run(skiff_apiserver::router(state.clone()), shutdown.clone())
         .await;
     signals.abort();
+    state.stop().await;
     store.close().await;
     Ok(())
 }

@@ -1,0 +1,148 @@
+//! The watch verb over HTTP: newline-delimited JSON events (`{"type":..,"object":..}`) in a
+//! chunked response, from the watch cache, with bookmarks and the request's timeout. Errors
+//! after the response has started are ERROR events carrying a Status, as kube-apiserver sends.
+
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use serde_json::json;
+use tokio::time::Instant;
+
+use crate::cache::{Delivery, Start};
+use crate::registry::Resource;
+use crate::selector::Selectors;
+use crate::{ApiError, AppState, objects};
+
+/// A watch with no `timeoutSeconds` ends after this long (kube-apiserver's minimum request
+/// timeout); clients re-watch from their last revision.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
+/// How often a watcher that asked for bookmarks is told how far it has seen.
+const BOOKMARK_EVERY: Duration = Duration::from_secs(30);
+
+/// What a watch request asked for.
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    pub start: Start,
+    pub selectors: Selectors,
+    pub bookmarks: bool,
+    /// Mark the end of the initial snapshot with a bookmark (`sendInitialEvents=true`).
+    pub initial_events_end: bool,
+    pub timeout: Option<Duration>,
+}
+
+/// Starts a watch of `resource` (in `namespace`, or all) and streams its events.
+pub(crate) async fn serve(
+    state: &AppState,
+    resource: &Resource,
+    namespace: Option<&str>,
+    options: &Options,
+) -> Result<Response, ApiError> {
+    let prefix = objects::prefix(resource, namespace);
+    let deliveries = state
+        .cache
+        .watch(prefix, options.start, options.selectors.clone())
+        .await?;
+    let deadline = Instant::now() + options.timeout.unwrap_or(DEFAULT_TIMEOUT);
+    let lines = Lines {
+        deliveries,
+        kind: resource.kind,
+        api_version: resource.group_version(),
+        bookmarks: options.bookmarks,
+        initial_events_end: options.initial_events_end
+            && matches!(options.start, Start::Snapshot | Start::SnapshotAfter(_)),
+        seen: 0,
+        finished: false,
+    };
+    let body = futures::stream::unfold(lines, move |mut lines| async move {
+        let line = lines.next_line(deadline).await?;
+        Some((Ok::<Bytes, std::convert::Infallible>(line), lines))
+    });
+    Ok((
+        [(CONTENT_TYPE, "application/json")],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+/// Turns deliveries into the lines of the response.
+struct Lines {
+    deliveries: BoxStream<'static, Delivery>,
+    kind: &'static str,
+    api_version: String,
+    bookmarks: bool,
+    initial_events_end: bool,
+    /// The newest revision this watcher has been brought up to.
+    seen: i64,
+    finished: bool,
+}
+
+impl Lines {
+    async fn next_line(&mut self, deadline: Instant) -> Option<Bytes> {
+        if self.finished {
+            return None;
+        }
+        loop {
+            let bookmark_at = tokio::time::Instant::now() + BOOKMARK_EVERY;
+            let next = tokio::select! {
+                next = self.deliveries.next() => next,
+                () = tokio::time::sleep_until(deadline) => return None,
+                () = tokio::time::sleep_until(bookmark_at), if self.bookmarks && self.seen > 0 => {
+                    return Some(self.bookmark(false));
+                }
+            };
+            match next? {
+                Delivery::Event { change, event } => {
+                    self.seen = event.revision;
+                    return Some(line(change.as_str(), event.encoded_object()));
+                }
+                Delivery::Snapshot(object) => {
+                    let encoded =
+                        serde_json::to_vec(&*object).expect("a JSON value always encodes");
+                    return Some(line("ADDED", &encoded));
+                }
+                Delivery::Progress(revision) => {
+                    self.seen = self.seen.max(revision);
+                    if self.initial_events_end {
+                        self.initial_events_end = false;
+                        if self.bookmarks {
+                            return Some(self.bookmark(true));
+                        }
+                    }
+                }
+                Delivery::Error(error) => {
+                    self.finished = true;
+                    let status =
+                        serde_json::to_vec(&error.status()).expect("a Status always encodes");
+                    return Some(line("ERROR", &status));
+                }
+            }
+        }
+    }
+
+    fn bookmark(&self, initial_events_end: bool) -> Bytes {
+        let mut metadata = json!({ "resourceVersion": self.seen.to_string() });
+        if initial_events_end {
+            metadata["annotations"] = json!({ "k8s.io/initial-events-end": "true" });
+        }
+        let object =
+            json!({ "kind": self.kind, "apiVersion": self.api_version, "metadata": metadata });
+        line(
+            "BOOKMARK",
+            &serde_json::to_vec(&object).expect("a JSON value always encodes"),
+        )
+    }
+}
+
+fn line(kind: &str, object: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(object.len() + kind.len() + 24);
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\",\"object\":");
+    out.extend_from_slice(object);
+    out.extend_from_slice(b"}\n");
+    Bytes::from(out)
+}
