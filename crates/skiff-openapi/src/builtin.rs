@@ -1,0 +1,113 @@
+//! The k8s-openapi (v1_33) types skiff's catalog is built from: every top-level
+//! resource of the release, split into listable kinds (which get a synthesized
+//! `<Kind>List` definition) and the rest, plus the meta types operations refer to.
+
+use k8s_openapi as k;
+
+use crate::catalog::Registrar;
+
+/// Registers every builtin type with `r`.
+pub(crate) fn register(r: &mut Registrar) {
+    r.listable::<k::api::admissionregistration::v1::MutatingWebhookConfiguration>();
+    r.listable::<k::api::admissionregistration::v1::ValidatingAdmissionPolicy>();
+    r.listable::<k::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding>();
+    r.listable::<k::api::admissionregistration::v1::ValidatingWebhookConfiguration>();
+    r.listable::<k::api::admissionregistration::v1alpha1::MutatingAdmissionPolicy>();
+    r.listable::<k::api::admissionregistration::v1alpha1::MutatingAdmissionPolicyBinding>();
+    r.listable::<k::api::admissionregistration::v1beta1::ValidatingAdmissionPolicy>();
+    r.listable::<k::api::admissionregistration::v1beta1::ValidatingAdmissionPolicyBinding>();
+    r.listable::<k::api::apiserverinternal::v1alpha1::StorageVersion>();
+    r.listable::<k::api::apps::v1::ControllerRevision>();
+    r.listable::<k::api::apps::v1::DaemonSet>();
+    r.listable::<k::api::apps::v1::Deployment>();
+    r.listable::<k::api::apps::v1::ReplicaSet>();
+    r.listable::<k::api::apps::v1::StatefulSet>();
+    r.listable::<k::api::autoscaling::v1::HorizontalPodAutoscaler>();
+    r.listable::<k::api::autoscaling::v2::HorizontalPodAutoscaler>();
+    r.listable::<k::api::batch::v1::CronJob>();
+    r.listable::<k::api::batch::v1::Job>();
+    r.listable::<k::api::certificates::v1::CertificateSigningRequest>();
+    r.listable::<k::api::certificates::v1alpha1::ClusterTrustBundle>();
+    r.listable::<k::api::certificates::v1beta1::ClusterTrustBundle>();
+    r.listable::<k::api::coordination::v1::Lease>();
+    r.listable::<k::api::coordination::v1alpha2::LeaseCandidate>();
+    r.listable::<k::api::coordination::v1beta1::LeaseCandidate>();
+    r.listable::<k::api::core::v1::ComponentStatus>();
+    r.listable::<k::api::core::v1::ConfigMap>();
+    r.listable::<k::api::core::v1::Endpoints>();
+    r.listable::<k::api::core::v1::Event>();
+    r.listable::<k::api::core::v1::LimitRange>();
+    r.listable::<k::api::core::v1::Namespace>();
+    r.listable::<k::api::core::v1::Node>();
+    r.listable::<k::api::core::v1::PersistentVolume>();
+    r.listable::<k::api::core::v1::PersistentVolumeClaim>();
+    r.listable::<k::api::core::v1::Pod>();
+    r.listable::<k::api::core::v1::PodTemplate>();
+    r.listable::<k::api::core::v1::ReplicationController>();
+    r.listable::<k::api::core::v1::ResourceQuota>();
+    r.listable::<k::api::core::v1::Secret>();
+    r.listable::<k::api::core::v1::Service>();
+    r.listable::<k::api::core::v1::ServiceAccount>();
+    r.listable::<k::api::discovery::v1::EndpointSlice>();
+    r.listable::<k::api::events::v1::Event>();
+    r.listable::<k::api::flowcontrol::v1::FlowSchema>();
+    r.listable::<k::api::flowcontrol::v1::PriorityLevelConfiguration>();
+    r.listable::<k::api::networking::v1::IPAddress>();
+    r.listable::<k::api::networking::v1::Ingress>();
+    r.listable::<k::api::networking::v1::IngressClass>();
+    r.listable::<k::api::networking::v1::NetworkPolicy>();
+    r.listable::<k::api::networking::v1::ServiceCIDR>();
+    r.listable::<k::api::networking::v1beta1::IPAddress>();
+    r.listable::<k::api::networking::v1beta1::ServiceCIDR>();
+    r.listable::<k::api::node::v1::RuntimeClass>();
+    r.listable::<k::api::policy::v1::PodDisruptionBudget>();
+    r.listable::<k::api::rbac::v1::ClusterRole>();
+    r.listable::<k::api::rbac::v1::ClusterRoleBinding>();
+    r.listable::<k::api::rbac::v1::Role>();
+    r.listable::<k::api::rbac::v1::RoleBinding>();
+    r.listable::<k::api::resource::v1alpha3::DeviceClass>();
+    r.listable::<k::api::resource::v1alpha3::DeviceTaintRule>();
+    r.listable::<k::api::resource::v1alpha3::ResourceClaim>();
+    r.listable::<k::api::resource::v1alpha3::ResourceClaimTemplate>();
+    r.listable::<k::api::resource::v1alpha3::ResourceSlice>();
+    r.listable::<k::api::resource::v1beta1::DeviceClass>();
+    r.listable::<k::api::resource::v1beta1::ResourceClaim>();
+    r.listable::<k::api::resource::v1beta1::ResourceClaimTemplate>();
+    r.listable::<k::api::resource::v1beta1::ResourceSlice>();
+    r.listable::<k::api::resource::v1beta2::DeviceClass>();
+    r.listable::<k::api::resource::v1beta2::ResourceClaim>();
+    r.listable::<k::api::resource::v1beta2::ResourceClaimTemplate>();
+    r.listable::<k::api::resource::v1beta2::ResourceSlice>();
+    r.listable::<k::api::scheduling::v1::PriorityClass>();
+    r.listable::<k::api::storage::v1::CSIDriver>();
+    r.listable::<k::api::storage::v1::CSINode>();
+    r.listable::<k::api::storage::v1::CSIStorageCapacity>();
+    r.listable::<k::api::storage::v1::StorageClass>();
+    r.listable::<k::api::storage::v1::VolumeAttachment>();
+    r.listable::<k::api::storage::v1alpha1::VolumeAttributesClass>();
+    r.listable::<k::api::storage::v1beta1::VolumeAttributesClass>();
+    r.listable::<k::api::storagemigration::v1alpha1::StorageVersionMigration>();
+    r.listable::<k::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>();
+    r.listable::<k::kube_aggregator::pkg::apis::apiregistration::v1::APIService>();
+    r.single::<k::api::authentication::v1::SelfSubjectReview>();
+    r.single::<k::api::authentication::v1::TokenRequest>();
+    r.single::<k::api::authentication::v1::TokenReview>();
+    r.single::<k::api::authorization::v1::LocalSubjectAccessReview>();
+    r.single::<k::api::authorization::v1::SelfSubjectAccessReview>();
+    r.single::<k::api::authorization::v1::SelfSubjectRulesReview>();
+    r.single::<k::api::authorization::v1::SubjectAccessReview>();
+    r.single::<k::api::autoscaling::v1::Scale>();
+    r.single::<k::api::core::v1::Binding>();
+    r.single::<k::api::policy::v1::Eviction>();
+    r.single::<k::apimachinery::pkg::apis::meta::v1::APIGroup>();
+    r.single::<k::apimachinery::pkg::apis::meta::v1::APIGroupList>();
+    r.single::<k::apimachinery::pkg::apis::meta::v1::APIResourceList>();
+    r.single::<k::apimachinery::pkg::apis::meta::v1::APIVersions>();
+    r.single::<k::apimachinery::pkg::apis::meta::v1::Status>();
+    // Meta types operations and lists refer to without being resources themselves.
+    r.plain::<k::apimachinery::pkg::apis::meta::v1::DeleteOptions>();
+    r.plain::<k::apimachinery::pkg::apis::meta::v1::ListMeta>();
+    r.plain::<k::apimachinery::pkg::apis::meta::v1::Patch>();
+    r.plain::<k::apimachinery::pkg::apis::meta::v1::WatchEvent<k::apimachinery::pkg::runtime::RawExtension>>();
+    r.plain::<k::apimachinery::pkg::apis::meta::v1::ObjectMeta>();
+}
