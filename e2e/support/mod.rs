@@ -103,12 +103,24 @@ pub struct Output {
 }
 
 pub fn kubectl(minor: &str, kubeconfig: &Path, cache: &Path, args: &[&str]) -> Output {
+    kubectl_env(minor, kubeconfig, cache, args, &[])
+}
+
+/// `kubectl` with extra environment variables (e.g. `EDITOR`).
+pub fn kubectl_env(
+    minor: &str,
+    kubeconfig: &Path,
+    cache: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Output {
     let out = Command::new(kubectl_binary(minor))
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .arg("--cache-dir")
         .arg(cache.join(minor))
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .expect("run kubectl");
     Output {

@@ -12,6 +12,8 @@ mod discovery;
 mod fields;
 mod metrics;
 mod objects;
+mod openapi;
+mod output;
 mod registry;
 mod rest;
 mod routes;
@@ -28,7 +30,7 @@ pub use registry::{Registry, Resource, Subresource};
 pub use routes::{AppState, router};
 pub use selector::LabelSelector;
 pub use server::{Server, ServerError};
-pub use status::ApiError;
+pub use status::{ApiError, Cause, Details};
 
 // The Kubernetes minor version served follows the k8s-openapi feature this crate is built with.
 k8s_openapi::k8s_if_1_33! { pub const KUBERNETES_MINOR: u32 = 33; }

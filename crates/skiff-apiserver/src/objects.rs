@@ -224,6 +224,8 @@ pub(crate) async fn update(
                 .is_none_or(|f| f.is_empty())
             && !(resource.group.is_empty() && resource.plural == "namespaces");
         if dry_run {
+            // Nothing is written: the object keeps the version it has.
+            new["metadata"]["resourceVersion"] = json!(current.mod_revision.to_string());
             return Ok(new);
         }
         let result = if finalized {

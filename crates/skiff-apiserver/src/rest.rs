@@ -12,11 +12,16 @@ use serde_json::Value;
 
 use std::time::Duration;
 
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
+
+use serde_json::json;
+use skiff_patch::PatchType;
 
 use crate::cache::Start;
 use crate::fields::FieldSelector;
 use crate::objects::ListOptions;
+use crate::openapi::SchemaStrategies;
+use crate::output::{Output, with_warnings};
 use crate::registry::Resource;
 use crate::selector::{LabelSelector, Selectors};
 use crate::{ApiError, AppState, objects, watch};
@@ -112,6 +117,8 @@ pub(crate) struct ListQuery {
     timeout_seconds: Option<String>,
     #[serde(rename = "sendInitialEvents")]
     send_initial_events: Option<String>,
+    #[serde(rename = "includeObject")]
+    include_object: Option<String>,
 }
 
 fn flag(value: &Option<String>) -> bool {
@@ -254,20 +261,119 @@ async fn list(
     objects::list(&state.store, resource, namespace, &options).await
 }
 
-/// `dryRun=All` (the only value Kubernetes accepts) or nothing.
-fn dry_run(query: &Option<String>) -> Result<bool, ApiError> {
-    let mut dry = false;
-    for pair in query.as_deref().unwrap_or_default().split('&') {
-        if let Some(value) = pair.strip_prefix("dryRun=") {
-            if value != "All" {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid dry run value {value:?}: the only valid value is \"All\""
-                )));
+/// The query parameters of a write.
+#[derive(Debug, Default)]
+struct WriteParams {
+    /// `dryRun=All` (the only value Kubernetes accepts).
+    dry_run: bool,
+    validation: FieldValidation,
+    field_manager: Option<String>,
+    force: bool,
+}
+
+/// What to do with fields the kind's schema does not have (`fieldValidation`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum FieldValidation {
+    Ignore,
+    /// kube-apiserver's default: accept, with a warning per unknown field.
+    #[default]
+    Warn,
+    Strict,
+}
+
+impl WriteParams {
+    fn parse(query: &Option<String>) -> Result<WriteParams, ApiError> {
+        let mut params = WriteParams::default();
+        let query = query.as_deref().unwrap_or_default();
+        for (key, value) in url_pairs(query) {
+            match key.as_str() {
+                "dryRun" if value == "All" => params.dry_run = true,
+                "dryRun" => {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid dry run value {value:?}: the only valid value is \"All\""
+                    )));
+                }
+                "fieldValidation" => {
+                    params.validation = match value.as_str() {
+                        "Ignore" => FieldValidation::Ignore,
+                        "Warn" | "" => FieldValidation::Warn,
+                        "Strict" => FieldValidation::Strict,
+                        other => {
+                            return Err(ApiError::bad_request(format!(
+                                "fieldValidation must be one of Ignore, Warn or Strict, not {other:?}"
+                            )));
+                        }
+                    }
+                }
+                "fieldManager" => {
+                    if value.chars().count() > 128 {
+                        return Err(ApiError::bad_request(
+                            "fieldManager must not be longer than 128 characters",
+                        ));
+                    }
+                    params.field_manager = Some(value);
+                }
+                "force" => params.force = value == "true",
+                _ => {}
             }
-            dry = true;
         }
+        Ok(params)
     }
-    Ok(dry)
+
+    /// Applies field validation to `object`: an error under Strict, warnings under Warn.
+    fn check_fields(
+        &self,
+        state: &AppState,
+        resource: &Resource,
+        object: &Value,
+    ) -> Result<Vec<String>, ApiError> {
+        if self.validation == FieldValidation::Ignore {
+            return Ok(Vec::new());
+        }
+        let unknown = state.schemas.unknown_fields(resource, object);
+        if unknown.is_empty() || self.validation == FieldValidation::Warn {
+            return Ok(unknown);
+        }
+        Err(ApiError::bad_request(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+            unknown.join(", "),
+            kind = resource.kind,
+            version = resource.version,
+        )))
+    }
+}
+
+/// Decoded `key=value` pairs of a query string.
+fn url_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    query.split('&').filter(|p| !p.is_empty()).map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(key), percent_decode(value))
+    })
+}
+
+fn percent_decode(text: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(high), Some(low)) => {
+                    out.push(high << 4 | low);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A JSON request body, with every failure a Status.
@@ -296,36 +402,37 @@ fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result
 pub(crate) async fn get(
     State(state): State<AppState>,
     uri: Uri,
+    headers: HeaderMap,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let target = target(&uri)?;
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let output = Output::negotiate(&headers, query.include_object.as_deref())?;
     match target.name {
         Some(name) => {
             let resource = resolve(&state, &target, "get")?;
             let object = objects::get(&state.store, resource, target.namespace, name).await?;
-            Ok(Json(object).into_response())
+            Ok(output.object(resource, object))
         }
         None if flag(&query.watch) => {
             let resource = resolve(&state, &target, "watch")?;
-            watch::serve(
-                &state,
-                resource,
-                target.namespace,
-                &query_watch(&query, resource)?,
-            )
-            .await
+            let options = query_watch(&query, resource, output)?;
+            watch::serve(&state, resource, target.namespace, &options).await
         }
         None => {
             let resource = resolve(&state, &target, "list")?;
             let list = list(&state, resource, target.namespace, &query).await?;
-            Ok(Json(list).into_response())
+            Ok(output.list(resource, list))
         }
     }
 }
 
 /// The parameters of a watch request.
-fn query_watch(query: &ListQuery, resource: &Resource) -> Result<watch::Options, ApiError> {
+fn query_watch(
+    query: &ListQuery,
+    resource: &Resource,
+    output: Output,
+) -> Result<watch::Options, ApiError> {
     let freshness = freshness(query, 0)?;
     let send_initial_events = flag(&query.send_initial_events);
     let start = match freshness {
@@ -349,6 +456,7 @@ fn query_watch(query: &ListQuery, resource: &Resource) -> Result<watch::Options,
         bookmarks: flag(&query.allow_watch_bookmarks),
         initial_events_end: send_initial_events,
         timeout,
+        output,
     })
 }
 
@@ -359,16 +467,24 @@ pub(crate) async fn post(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Response, ApiError> {
     let target = target(&uri)?;
     if target.name.is_some() {
         return Err(ApiError::not_found_path());
     }
     let resource = resolve(&state, &target, "create")?;
-    let dry = dry_run(&query)?;
+    let params = WriteParams::parse(&query)?;
     let object = json_body(&headers, body)?;
-    let created = objects::create(&state.store, resource, target.namespace, object, dry).await?;
-    Ok((StatusCode::CREATED, Json(created)))
+    let warnings = params.check_fields(&state, resource, &object)?;
+    let created = objects::create(
+        &state.store,
+        resource,
+        target.namespace,
+        object,
+        params.dry_run,
+    )
+    .await?;
+    Ok(with_warnings(StatusCode::CREATED, created, &warnings))
 }
 
 /// `PUT` to an object: update.
@@ -378,30 +494,168 @@ pub(crate) async fn put(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let target = target(&uri)?;
     let name = target.name.ok_or_else(ApiError::not_found_path)?;
     let resource = resolve(&state, &target, "update")?;
-    let dry = dry_run(&query)?;
+    let params = WriteParams::parse(&query)?;
     let object = json_body(&headers, body)?;
-    Ok(Json(
-        objects::update(&state.store, resource, target.namespace, name, object, dry).await?,
-    ))
+    let warnings = params.check_fields(&state, resource, &object)?;
+    let updated = objects::update(
+        &state.store,
+        resource,
+        target.namespace,
+        name,
+        object,
+        params.dry_run,
+    )
+    .await?;
+    Ok(with_warnings(StatusCode::OK, updated, &warnings))
 }
 
-/// `DELETE` an object.
-pub(crate) async fn delete(
+/// The media types `PATCH` accepts, as kube-apiserver lists them.
+const PATCH_TYPES: &str = "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json";
+
+/// Patches are retried this many times when another write lands between read and write.
+const PATCH_ATTEMPTS: usize = 5;
+
+/// `PATCH` an object: JSON patch, merge patch or strategic merge patch, applied to the
+/// current object and written back with a compare-and-swap (retried on a concurrent write
+/// unless the patch itself names a `resourceVersion`).
+pub(crate) async fn patch(
     State(state): State<AppState>,
     uri: Uri,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let target = target(&uri)?;
     let name = target.name.ok_or_else(ApiError::not_found_path)?;
+    let resource = resolve(&state, &target, "patch")?;
+    let params = WriteParams::parse(&query)?;
+    let body = body.map_err(|rejection| {
+        ApiError::from_status_code(rejection.status(), rejection.body_text())
+    })?;
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let patch_type = PatchType::from_content_type(content_type).ok_or_else(|| {
+        ApiError::from_status_code(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: {PATCH_TYPES}"
+            ),
+        )
+    })?;
+    let definition = state.schemas.definition(resource);
+    let strategies = SchemaStrategies(&state.schemas.catalog);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let current = objects::get(&state.store, resource, target.namespace, name).await?;
+        let mut patched = skiff_patch::apply(&current, &body, patch_type, definition, &strategies)
+            .map_err(|e| patch_error(e, resource, name))?;
+        let current_rv = current["metadata"]["resourceVersion"].clone();
+        let precondition = patched["metadata"]["resourceVersion"] != current_rv;
+        if precondition && !patched["metadata"]["resourceVersion"].is_null() {
+            return Err(ApiError::conflict(resource, name));
+        }
+        patched["metadata"]["resourceVersion"] = current_rv;
+        let warnings = params.check_fields(&state, resource, &patched)?;
+        match objects::update(
+            &state.store,
+            resource,
+            target.namespace,
+            name,
+            patched,
+            params.dry_run,
+        )
+        .await
+        {
+            Ok(updated) => return Ok(with_warnings(StatusCode::OK, updated, &warnings)),
+            Err(e) if e.reason == "Conflict" && attempt < PATCH_ATTEMPTS => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A patch that cannot be applied, as kube-apiserver reports it.
+fn patch_error(error: skiff_patch::PatchError, resource: &Resource, name: &str) -> ApiError {
+    use skiff_patch::PatchError;
+    match error {
+        PatchError::Malformed(why) => ApiError::bad_request(format!("error decoding patch: {why}")),
+        PatchError::StrategicMergeUnsupported => {
+            ApiError::from_status_code(StatusCode::UNSUPPORTED_MEDIA_TYPE, error.to_string())
+        }
+        PatchError::TooManyOperations { .. } => {
+            ApiError::from_status_code(StatusCode::PAYLOAD_TOO_LARGE, error.to_string())
+        }
+        other => ApiError::from_status_code(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("{} \"{name}\" is invalid: {other}", resource.kind),
+        ),
+    }
+}
+
+/// `DELETE` an object, or (`deletecollection`) every object of a collection that the
+/// selectors pick.
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    uri: Uri,
+    RawQuery(raw): RawQuery,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let target = target(&uri)?;
+    let params = WriteParams::parse(&raw)?;
+    let Some(name) = target.name else {
+        let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let resource = resolve(&state, &target, "deletecollection")?;
+        return Ok(Json(
+            delete_collection(&state, resource, target.namespace, &query, params.dry_run).await?,
+        ));
+    };
     let resource = resolve(&state, &target, "delete")?;
-    let dry = dry_run(&query)?;
     Ok(Json(
-        objects::delete(&state.store, resource, target.namespace, name, dry).await?,
+        objects::delete(
+            &state.store,
+            resource,
+            target.namespace,
+            name,
+            params.dry_run,
+        )
+        .await?,
     ))
+}
+
+/// Deletes what a list with the same query returns; returns the deleted objects as a list.
+async fn delete_collection(
+    state: &AppState,
+    resource: &Resource,
+    namespace: Option<&str>,
+    query: &ListQuery,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
+    let listed = list(state, resource, namespace, query).await?;
+    let mut deleted = Vec::new();
+    for item in listed["items"].as_array().into_iter().flatten() {
+        let Some(name) = item["metadata"]["name"].as_str() else {
+            continue;
+        };
+        let namespace = item["metadata"]["namespace"].as_str();
+        match objects::delete(&state.store, resource, namespace, name, dry_run).await {
+            Ok(object) => deleted.push(object),
+            // Deleted by someone else meanwhile: nothing left to do.
+            Err(e) if e.code == StatusCode::NOT_FOUND => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(json!({
+        "kind": format!("{}List", resource.kind),
+        "apiVersion": resource.group_version(),
+        "metadata": { "resourceVersion": listed["metadata"]["resourceVersion"] },
+        "items": deleted,
+    }))
 }
 
 #[cfg(test)]

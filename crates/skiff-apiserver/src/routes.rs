@@ -15,9 +15,10 @@ use skiff_store::Store;
 use crate::authn::StaticTokens;
 use crate::cache::WatchCache;
 use crate::metrics::Metrics;
+use crate::openapi::Schemas;
 use crate::registry::Registry;
 use crate::{ApiError, Identity, KUBERNETES_MINOR};
-use crate::{discovery, rest};
+use crate::{discovery, openapi, rest};
 
 /// What handlers share.
 #[derive(Clone)]
@@ -30,18 +31,26 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// Every object in memory, for lists and watches.
     pub(crate) cache: WatchCache,
+    /// Schemas of the served kinds, and the OpenAPI documents.
+    pub(crate) schemas: Arc<Schemas>,
 }
 
 impl AppState {
     /// Loads the watch cache from `store` and starts following it.
     pub async fn start(store: Store, tokens: StaticTokens) -> Result<AppState, skiff_store::Error> {
         let cache = WatchCache::start(store.clone()).await?;
+        let registry = Arc::new(Registry::builtin());
+        let schemas = Arc::new(Schemas::new(&registry));
+        // Render the OpenAPI documents in the background, before kubectl first asks.
+        let warm = schemas.clone();
+        tokio::spawn(async move { warm.documents().await });
         Ok(AppState {
             store,
             tokens: Arc::new(tokens),
             metrics: Arc::default(),
-            registry: Arc::new(Registry::builtin()),
+            registry,
             cache,
+            schemas,
         })
     }
 
@@ -70,6 +79,9 @@ pub fn router(state: AppState) -> Router {
         .route("/apis", get(discovery::groups))
         .route("/apis/{group}", get(discovery::group))
         .route("/apis/{group}/{version}", get(discovery::group_resources))
+        .route("/openapi/v2", get(openapi::v2))
+        .route("/openapi/v3", get(openapi::v3_index))
+        .route("/openapi/v3/{*key}", get(openapi::v3_group_version))
         // Everything below a group-version is a resource URL; rest.rs parses it.
         .route("/api/v1/{*path}", resource_methods())
         .route("/apis/{group}/{version}/{*path}", resource_methods())
@@ -85,6 +97,7 @@ fn resource_methods() -> axum::routing::MethodRouter<AppState> {
     get(rest::get)
         .post(rest::post)
         .put(rest::put)
+        .patch(rest::patch)
         .delete(rest::delete)
 }
 

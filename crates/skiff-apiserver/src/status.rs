@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Status, StatusCause, StatusDetails};
 
 /// An error the API reports to its client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -14,6 +14,26 @@ pub struct ApiError {
     /// The machine-readable reason (`NotFound`, `Unauthorized`, ...), as kube-apiserver uses.
     pub reason: &'static str,
     pub message: String,
+    /// What the error is about, with field-level causes (kubectl prints them).
+    pub details: Option<Box<Details>>,
+}
+
+/// `metav1.StatusDetails`: the object the error concerns and why.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Details {
+    pub name: String,
+    pub group: String,
+    pub kind: String,
+    pub causes: Vec<Cause>,
+}
+
+/// `metav1.StatusCause`: one reason, usually about one field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cause {
+    /// `FieldValueInvalid`, `FieldValueRequired`, `FieldManagerConflict`, ...
+    pub reason: String,
+    pub message: String,
+    pub field: String,
 }
 
 impl ApiError {
@@ -22,6 +42,7 @@ impl ApiError {
             code: StatusCode::UNAUTHORIZED,
             reason: "Unauthorized",
             message: "Unauthorized".to_owned(),
+            details: None,
         }
     }
 
@@ -30,6 +51,7 @@ impl ApiError {
             code: StatusCode::NOT_FOUND,
             reason: "NotFound",
             message: "the server could not find the requested resource".to_owned(),
+            details: None,
         }
     }
 
@@ -39,6 +61,7 @@ impl ApiError {
             code: StatusCode::NOT_FOUND,
             reason: "NotFound",
             message: format!("{} \"{name}\" not found", qualified(resource)),
+            details: None,
         }
     }
 
@@ -47,6 +70,7 @@ impl ApiError {
             code: StatusCode::NOT_FOUND,
             reason: "NotFound",
             message: format!("namespaces \"{name}\" not found"),
+            details: None,
         }
     }
 
@@ -58,6 +82,7 @@ impl ApiError {
                 "{verb} is not supported on resources of kind {:?}",
                 resource.plural
             ),
+            details: None,
         }
     }
 
@@ -66,6 +91,7 @@ impl ApiError {
             code: StatusCode::BAD_REQUEST,
             reason: "BadRequest",
             message: message.into(),
+            details: None,
         }
     }
 
@@ -74,6 +100,7 @@ impl ApiError {
             code: StatusCode::CONFLICT,
             reason: "AlreadyExists",
             message: format!("{} \"{name}\" already exists", qualified(resource)),
+            details: None,
         }
     }
 
@@ -85,16 +112,33 @@ impl ApiError {
                 "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
                 qualified(resource)
             ),
+            details: None,
         }
     }
 
     /// A field that fails validation (422), with the message kubectl prints.
     pub fn invalid(resource: &crate::Resource, name: &str, field: &str, detail: &str) -> Self {
+        let reason = if detail.starts_with("Required value") {
+            "FieldValueRequired"
+        } else {
+            "FieldValueInvalid"
+        };
         ApiError {
             code: StatusCode::UNPROCESSABLE_ENTITY,
             reason: "Invalid",
             message: format!("{} \"{name}\" is invalid: {field}: {detail}", resource.kind),
+            details: None,
         }
+        .with_details(Details {
+            name: name.to_owned(),
+            group: resource.group.to_owned(),
+            kind: resource.kind.to_owned(),
+            causes: vec![Cause {
+                reason: reason.to_owned(),
+                message: detail.to_owned(),
+                field: field.to_owned(),
+            }],
+        })
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
@@ -102,6 +146,7 @@ impl ApiError {
             code: StatusCode::FORBIDDEN,
             reason: "Forbidden",
             message: message.into(),
+            details: None,
         }
     }
 
@@ -110,12 +155,16 @@ impl ApiError {
             StatusCode::PAYLOAD_TOO_LARGE => "RequestEntityTooLarge",
             StatusCode::UNSUPPORTED_MEDIA_TYPE => "UnsupportedMediaType",
             StatusCode::BAD_REQUEST => "BadRequest",
+            StatusCode::NOT_ACCEPTABLE => "NotAcceptable",
+            StatusCode::UNPROCESSABLE_ENTITY => "Invalid",
+            StatusCode::CONFLICT => "Conflict",
             _ => "InternalError",
         };
         ApiError {
             code,
             reason,
             message,
+            details: None,
         }
     }
 
@@ -124,6 +173,7 @@ impl ApiError {
             code: StatusCode::GONE,
             reason: "Expired",
             message,
+            details: None,
         }
     }
 
@@ -140,6 +190,7 @@ impl ApiError {
             code: StatusCode::GATEWAY_TIMEOUT,
             reason: "Timeout",
             message,
+            details: None,
         }
     }
 
@@ -149,6 +200,7 @@ impl ApiError {
             code: StatusCode::INTERNAL_SERVER_ERROR,
             reason: "InternalError",
             message,
+            details: None,
         }
     }
 
@@ -157,7 +209,14 @@ impl ApiError {
             code: StatusCode::SERVICE_UNAVAILABLE,
             reason: "ServiceUnavailable",
             message: message.into(),
+            details: None,
         }
+    }
+
+    /// Attaches the object the error concerns and its causes.
+    pub fn with_details(mut self, details: Details) -> Self {
+        self.details = Some(Box::new(details));
+        self
     }
 
     pub fn status(&self) -> Status {
@@ -166,6 +225,22 @@ impl ApiError {
             message: Some(self.message.clone()),
             reason: Some(self.reason.to_owned()),
             code: Some(i32::from(self.code.as_u16())),
+            details: self.details.as_ref().map(|d| StatusDetails {
+                name: non_empty(&d.name),
+                group: non_empty(&d.group),
+                kind: non_empty(&d.kind),
+                causes: (!d.causes.is_empty()).then(|| {
+                    d.causes
+                        .iter()
+                        .map(|c| StatusCause {
+                            reason: non_empty(&c.reason),
+                            message: non_empty(&c.message),
+                            field: non_empty(&c.field),
+                        })
+                        .collect()
+                }),
+                ..StatusDetails::default()
+            }),
             ..Status::default()
         }
     }
@@ -185,4 +260,8 @@ fn qualified(resource: &crate::Resource) -> String {
     } else {
         format!("{}.{}", resource.plural, resource.group)
     }
+}
+
+fn non_empty(text: &str) -> Option<String> {
+    (!text.is_empty()).then(|| text.to_owned())
 }

@@ -13,6 +13,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use crate::cache::{Delivery, Start};
+use crate::output::{Output, table};
 use crate::registry::Resource;
 use crate::selector::Selectors;
 use crate::{ApiError, AppState, objects};
@@ -32,6 +33,8 @@ pub(crate) struct Options {
     /// Mark the end of the initial snapshot with a bookmark (`sendInitialEvents=true`).
     pub initial_events_end: bool,
     pub timeout: Option<Duration>,
+    /// Events carry one-row Tables when the client asked for Tables (`kubectl get -w`).
+    pub output: Output,
 }
 
 /// Starts a watch of `resource` (in `namespace`, or all) and streams its events.
@@ -49,8 +52,8 @@ pub(crate) async fn serve(
     let deadline = Instant::now() + options.timeout.unwrap_or(DEFAULT_TIMEOUT);
     let lines = Lines {
         deliveries,
-        kind: resource.kind,
-        api_version: resource.group_version(),
+        resource: resource.clone(),
+        output: options.output,
         bookmarks: options.bookmarks,
         initial_events_end: options.initial_events_end
             && matches!(options.start, Start::Snapshot | Start::SnapshotAfter(_)),
@@ -71,8 +74,8 @@ pub(crate) async fn serve(
 /// Turns deliveries into the lines of the response.
 struct Lines {
     deliveries: BoxStream<'static, Delivery>,
-    kind: &'static str,
-    api_version: String,
+    resource: Resource,
+    output: Output,
     bookmarks: bool,
     initial_events_end: bool,
     /// The newest revision this watcher has been brought up to.
@@ -97,11 +100,18 @@ impl Lines {
             match next? {
                 Delivery::Event { change, event } => {
                     self.seen = event.revision;
-                    return Some(line(change.as_str(), event.encoded_object()));
+                    return Some(match self.output {
+                        Output::Json => line(change.as_str(), event.encoded_object()),
+                        Output::Table(_) => line(change.as_str(), &self.as_table(&event.object)),
+                    });
                 }
                 Delivery::Snapshot(object) => {
-                    let encoded =
-                        serde_json::to_vec(&*object).expect("a JSON value always encodes");
+                    let encoded = match self.output {
+                        Output::Json => {
+                            serde_json::to_vec(&*object).expect("a JSON value always encodes")
+                        }
+                        Output::Table(_) => self.as_table(&object),
+                    };
                     return Some(line("ADDED", &encoded));
                 }
                 Delivery::Progress(revision) => {
@@ -123,13 +133,22 @@ impl Lines {
         }
     }
 
+    /// An event's object as a one-row Table, as `kubectl get -w` asks for.
+    fn as_table(&self, object: &serde_json::Value) -> Vec<u8> {
+        let Output::Table(include) = self.output else {
+            return serde_json::to_vec(object).expect("a JSON value always encodes");
+        };
+        let meta = json!({ "resourceVersion": object["metadata"]["resourceVersion"] });
+        let rendered = table(&self.resource, include, std::slice::from_ref(object), meta);
+        serde_json::to_vec(&rendered).expect("a JSON value always encodes")
+    }
+
     fn bookmark(&self, initial_events_end: bool) -> Bytes {
         let mut metadata = json!({ "resourceVersion": self.seen.to_string() });
         if initial_events_end {
             metadata["annotations"] = json!({ "k8s.io/initial-events-end": "true" });
         }
-        let object =
-            json!({ "kind": self.kind, "apiVersion": self.api_version, "metadata": metadata });
+        let object = json!({ "kind": self.resource.kind, "apiVersion": self.resource.group_version(), "metadata": metadata });
         line(
             "BOOKMARK",
             &serde_json::to_vec(&object).expect("a JSON value always encodes"),

@@ -1,0 +1,438 @@
+//! End to end: kubectl's write paths against a real server — create and apply with server-side
+//! field validation (OpenAPI v3), apply changing and removing list items (strategic merge
+//! patch), patch of all three types, label/annotate, diff (dry run), edit, explain, and the
+//! Table output of `get`.
+
+mod support;
+
+use std::path::Path;
+
+use support::{Output, ServerProcess, kubectl, wait_ready};
+
+/// Minors whose create/apply validate with OpenAPI v3 (1.27 reads v2 in protobuf).
+const MINORS: &[&str] = &["1.33", "1.32"];
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn ok(out: Output, what: &str) -> String {
+    assert!(out.ok, "{what}: {}", out.stderr);
+    out.stdout
+}
+
+fn deployment(name: &str, image: &str, with_sidecar: bool) -> String {
+    let sidecar = if with_sidecar {
+        "      - name: sidecar\n        image: busybox:1.36\n"
+    } else {
+        ""
+    };
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  labels: {{app: {name}}}\nspec:\n  replicas: 2\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec:\n      containers:\n      - name: web\n        image: {image}\n        env: [{{name: A, value: \"1\"}}]\n{sidecar}"
+    )
+}
+
+#[test]
+fn apply_creates_changes_and_removes_list_items_with_strategic_merge_patch() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let server = ServerProcess::start(&dir.path().join("data"));
+    wait_ready(&server.kubeconfig, &cache);
+    let kc = &server.kubeconfig;
+    for minor in MINORS {
+        let name = format!("web-{}", minor.replace('.', "-"));
+        let file = write(dir.path(), "d.yaml", &deployment(&name, "nginx:1.25", true));
+        let created = ok(kubectl(minor, kc, &cache, &["apply", "-f", &file]), "apply");
+        assert!(created.contains("created"), "{created}");
+
+        let file = write(
+            dir.path(),
+            "d.yaml",
+            &deployment(&name, "nginx:1.26", false),
+        );
+        let changed = ok(kubectl(minor, kc, &cache, &["apply", "-f", &file]), "apply");
+        assert!(changed.contains("configured"), "{changed}");
+        let images = ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &[
+                    "get",
+                    "deployment",
+                    &name,
+                    "-o",
+                    "jsonpath={.spec.template.spec.containers[*].image} {.metadata.generation}",
+                ],
+            ),
+            "get",
+        );
+        assert_eq!(
+            images, "nginx:1.26 2",
+            "kubectl {minor}: sidecar removed, image changed"
+        );
+
+        let unchanged = ok(kubectl(minor, kc, &cache, &["apply", "-f", &file]), "apply");
+        assert!(unchanged.contains("unchanged"), "{unchanged}");
+    }
+    server.stop();
+}
+
+#[test]
+fn create_with_an_unknown_field_is_refused_by_strict_server_side_validation() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let server = ServerProcess::start(&dir.path().join("data"));
+    wait_ready(&server.kubeconfig, &cache);
+    for minor in MINORS {
+        let file = write(
+            dir.path(),
+            "bad.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: typo\ndata:\n  a: b\ndataa:\n  c: d\n",
+        );
+        let out = kubectl(minor, &server.kubeconfig, &cache, &["create", "-f", &file]);
+        assert!(!out.ok);
+        assert!(
+            out.stderr
+                .contains("strict decoding error: unknown field \"dataa\""),
+            "kubectl {minor}: {}",
+            out.stderr
+        );
+        let absent = kubectl(
+            minor,
+            &server.kubeconfig,
+            &cache,
+            &["get", "configmap", "typo"],
+        );
+        assert!(absent.stderr.contains("not found"), "nothing stored");
+    }
+    server.stop();
+}
+
+#[test]
+fn patch_of_every_type_and_label_annotate() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let server = ServerProcess::start(&dir.path().join("data"));
+    wait_ready(&server.kubeconfig, &cache);
+    let kc = &server.kubeconfig;
+    for minor in MINORS {
+        let name = format!("patched-{}", minor.replace('.', "-"));
+        let file = write(dir.path(), "d.yaml", &deployment(&name, "nginx:1.25", true));
+        ok(
+            kubectl(minor, kc, &cache, &["create", "-f", &file]),
+            "create",
+        );
+        let target = format!("deployment/{name}");
+        ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &[
+                    "patch",
+                    &target,
+                    "--type=json",
+                    "-p",
+                    r#"[{"op":"replace","path":"/spec/replicas","value":5}]"#,
+                ],
+            ),
+            "json patch",
+        );
+        ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &[
+                    "patch",
+                    &target,
+                    "--type=merge",
+                    "-p",
+                    r#"{"metadata":{"annotations":{"merged":"yes"}}}"#,
+                ],
+            ),
+            "merge patch",
+        );
+        ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &[
+                    "patch",
+                    &target,
+                    "-p",
+                    r#"{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"nginx:1.27"}]}}}}"#,
+                ],
+            ),
+            "strategic merge patch",
+        );
+        ok(
+            kubectl(minor, kc, &cache, &["label", &target, "tier=front"]),
+            "label",
+        );
+        ok(
+            kubectl(minor, kc, &cache, &["annotate", &target, "note=hello"]),
+            "annotate",
+        );
+        let got = ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &[
+                    "get",
+                    &target,
+                    "-o",
+                    "jsonpath={.spec.replicas} {.spec.template.spec.containers[*].image} {.metadata.labels.tier} {.metadata.annotations.note} {.metadata.annotations.merged}",
+                ],
+            ),
+            "get",
+        );
+        assert_eq!(
+            got, "5 nginx:1.27 busybox:1.36 front hello yes",
+            "kubectl {minor}: the merge key kept the sidecar"
+        );
+
+        ok(
+            kubectl(minor, kc, &cache, &["label", &target, "tier-"]),
+            "unlabel",
+        );
+        let labels = ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &["get", &target, "-o", "jsonpath={.metadata.labels}"],
+            ),
+            "get",
+        );
+        assert!(!labels.contains("tier"), "{labels}");
+
+        let bad = kubectl(
+            minor,
+            kc,
+            &cache,
+            &[
+                "patch",
+                &target,
+                "--type=json",
+                "-p",
+                r#"[{"op":"test","path":"/spec/replicas","value":9}]"#,
+            ],
+        );
+        assert!(!bad.ok, "a failing JSON patch test op is refused");
+        let broken = kubectl(
+            minor,
+            kc,
+            &cache,
+            &["patch", &target, "--type=merge", "-p", "{not json"],
+        );
+        assert!(!broken.ok);
+    }
+    server.stop();
+}
+
+#[test]
+fn diff_shows_changes_without_persisting_them_and_edit_saves_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let server = ServerProcess::start(&dir.path().join("data"));
+    wait_ready(&server.kubeconfig, &cache);
+    let kc = &server.kubeconfig;
+    for minor in MINORS {
+        let name = format!("edited-{}", minor.replace('.', "-"));
+        let file = write(
+            dir.path(),
+            "d.yaml",
+            &deployment(&name, "nginx:1.25", false),
+        );
+        ok(kubectl(minor, kc, &cache, &["apply", "-f", &file]), "apply");
+        let file = write(
+            dir.path(),
+            "d.yaml",
+            &deployment(&name, "nginx:1.26", false),
+        );
+        let diff = kubectl(minor, kc, &cache, &["diff", "-f", &file]);
+        assert!(!diff.ok, "kubectl diff exits 1 when there are differences");
+        assert!(
+            diff.stdout.contains("-        image: nginx:1.25")
+                && diff.stdout.contains("+        image: nginx:1.26"),
+            "{}",
+            diff.stdout
+        );
+        assert!(
+            !diff.stdout.contains("resourceVersion"),
+            "a dry run keeps the version: {}",
+            diff.stdout
+        );
+        let image = ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &[
+                    "get",
+                    "deployment",
+                    &name,
+                    "-o",
+                    "jsonpath={.spec.template.spec.containers[0].image}",
+                ],
+            ),
+            "get",
+        );
+        assert_eq!(image, "nginx:1.25", "the dry run persisted nothing");
+
+        let editor = write(
+            dir.path(),
+            "editor.sh",
+            "#!/bin/sh\nsed -i 's/image: nginx:1.25/image: nginx:1.28/' \"$1\"\n",
+        );
+        std::process::Command::new("chmod")
+            .args(["+x", &editor])
+            .status()
+            .unwrap();
+        let edited = support::kubectl_env(
+            minor,
+            kc,
+            &cache,
+            &["edit", &format!("deployment/{name}")],
+            &[("EDITOR", &editor)],
+        );
+        assert!(edited.ok, "kubectl {minor} edit: {}", edited.stderr);
+        let image = ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &[
+                    "get",
+                    "deployment",
+                    &name,
+                    "-o",
+                    "jsonpath={.spec.template.spec.containers[0].image}",
+                ],
+            ),
+            "get",
+        );
+        assert_eq!(image, "nginx:1.28");
+    }
+    server.stop();
+}
+
+#[test]
+fn explain_prints_the_real_documentation() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let server = ServerProcess::start(&dir.path().join("data"));
+    wait_ready(&server.kubeconfig, &cache);
+    for minor in MINORS {
+        let out = ok(
+            kubectl(
+                minor,
+                &server.kubeconfig,
+                &cache,
+                &["explain", "pod.spec.containers.image"],
+            ),
+            "explain",
+        );
+        assert!(
+            out.contains("Container image name"),
+            "kubectl {minor}: {out}"
+        );
+        let out = ok(
+            kubectl(
+                minor,
+                &server.kubeconfig,
+                &cache,
+                &["explain", "deployments.spec.strategy"],
+            ),
+            "explain",
+        );
+        assert!(out.contains("RollingUpdate"), "kubectl {minor}: {out}");
+    }
+    server.stop();
+}
+
+#[test]
+fn get_prints_kube_apiserver_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let server = ServerProcess::start(&dir.path().join("data"));
+    wait_ready(&server.kubeconfig, &cache);
+    let kc = &server.kubeconfig;
+    let file = write(
+        dir.path(),
+        "d.yaml",
+        &deployment("columns", "nginx:1.25", false),
+    );
+    ok(
+        kubectl("1.33", kc, &cache, &["create", "-f", &file]),
+        "create",
+    );
+    for minor in ["1.33", "1.32", "1.27"] {
+        let table = ok(kubectl(minor, kc, &cache, &["get", "deployments"]), "get");
+        let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+        assert_eq!(
+            header,
+            ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
+            "kubectl {minor}"
+        );
+        assert!(table.contains("columns   0/2"), "{table}");
+        let wide = ok(
+            kubectl(minor, kc, &cache, &["get", "deployments", "-o", "wide"]),
+            "get -o wide",
+        );
+        assert!(
+            wide.lines()
+                .next()
+                .unwrap()
+                .contains("CONTAINERS   IMAGES       SELECTOR"),
+            "{wide}"
+        );
+        assert!(wide.contains("nginx:1.25   app=columns"), "{wide}");
+        let all = ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &[
+                    "get",
+                    "namespaces",
+                    "-A",
+                    "--show-labels",
+                    "--sort-by=.metadata.name",
+                ],
+            ),
+            "get ns",
+        );
+        let names: Vec<&str> = all
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().next().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["default", "kube-node-lease", "kube-public", "kube-system"],
+            "{all}"
+        );
+        assert!(all.contains("kubernetes.io/metadata.name=default"), "{all}");
+        let yaml = ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &["get", "deployment", "columns", "-o", "yaml"],
+            ),
+            "get -o yaml",
+        );
+        assert!(
+            yaml.contains("kind: Deployment") && yaml.contains("image: nginx:1.25"),
+            "{yaml}"
+        );
+    }
+    server.stop();
+}
