@@ -436,3 +436,104 @@ fn get_prints_kube_apiserver_columns() {
     }
     server.stop();
 }
+
+#[test]
+fn scale_reads_and_writes_the_scale_subresource() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let server = ServerProcess::start(&dir.path().join("data"));
+    wait_ready(&server.kubeconfig, &cache);
+    let kc = &server.kubeconfig;
+    let file = write(
+        dir.path(),
+        "d.yaml",
+        &deployment("scaled", "nginx:1.25", false),
+    );
+    ok(
+        kubectl("1.33", kc, &cache, &["create", "-f", &file]),
+        "create",
+    );
+    for minor in ["1.33", "1.32", "1.27"] {
+        ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &["scale", "deployment/scaled", "--replicas=4"],
+            ),
+            "scale",
+        );
+        // --current-replicas reads the Scale and PUTs it back (without a Content-Type).
+        ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &[
+                    "scale",
+                    "deployment/scaled",
+                    "--current-replicas=4",
+                    "--replicas=6",
+                ],
+            ),
+            "scale --current-replicas",
+        );
+        let stale = kubectl(
+            minor,
+            kc,
+            &cache,
+            &[
+                "scale",
+                "deployment/scaled",
+                "--current-replicas=4",
+                "--replicas=9",
+            ],
+        );
+        assert!(
+            !stale.ok,
+            "kubectl {minor}: the precondition no longer holds"
+        );
+        let replicas = ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &[
+                    "get",
+                    "deployment/scaled",
+                    "-o",
+                    "jsonpath={.spec.replicas}",
+                ],
+            ),
+            "get",
+        );
+        assert_eq!(replicas, "6");
+        let scale = ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &[
+                    "get",
+                    "--raw",
+                    "/apis/apps/v1/namespaces/default/deployments/scaled/scale",
+                ],
+            ),
+            "get scale",
+        );
+        let scale: serde_json::Value = serde_json::from_str(&scale).unwrap();
+        assert_eq!(scale["kind"], "Scale");
+        assert_eq!(scale["apiVersion"], "autoscaling/v1");
+        assert_eq!(scale["status"]["selector"], "app=scaled");
+        ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &["scale", "deployment/scaled", "--replicas=2"],
+            ),
+            "scale back",
+        );
+    }
+    server.stop();
+}

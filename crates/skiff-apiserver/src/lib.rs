@@ -20,6 +20,7 @@ mod routes;
 mod selector;
 mod server;
 mod status;
+mod subresource;
 mod tls;
 mod watch;
 

@@ -141,16 +141,43 @@ pub(crate) async fn create(
 }
 
 /// `PUT` a whole object. With `metadata.resourceVersion` it is a compare-and-swap (a stale
-/// version is a 409 Conflict); without, the latest version is replaced. Server-owned metadata
-/// is kept from the stored object; `generation` grows when `spec` changes. An object being
-/// deleted whose last finalizer this update removes is deleted now.
+/// version is a 409 Conflict); without, the latest version is replaced. For kinds with a
+/// status subresource the stored `.status` is kept.
 pub(crate) async fn update(
     store: &Store,
     resource: &Resource,
     namespace: Option<&str>,
     name: &str,
-    mut object: Value,
+    object: Value,
     dry_run: bool,
+) -> Result<Value, ApiError> {
+    let object = prepare_replacement(resource, namespace, name, object)?;
+    let expected = precondition(resource, name, &object)?;
+    let keep_status = crate::subresource::has_status(resource);
+    update_with(store, resource, namespace, name, expected, dry_run, |old| {
+        let mut new = object.clone();
+        if keep_status {
+            match old.get("status") {
+                Some(status) => new["status"] = status.clone(),
+                None => {
+                    if let Some(fields) = new.as_object_mut() {
+                        fields.remove("status");
+                    }
+                }
+            }
+        }
+        Ok(new)
+    })
+    .await
+}
+
+/// A whole object sent to replace `name`: its type and scope checked, its name agreeing with
+/// the URL's.
+pub(crate) fn prepare_replacement(
+    resource: &Resource,
+    namespace: Option<&str>,
+    name: &str,
+    mut object: Value,
 ) -> Result<Value, ApiError> {
     check_type(resource, &object)?;
     let metadata = scoped_metadata(&mut object, namespace)?;
@@ -164,26 +191,48 @@ pub(crate) async fn update(
             metadata.insert("name".to_owned(), json!(name));
         }
     }
-    let expected = match metadata.remove("resourceVersion") {
-        None => None,
-        Some(Value::String(rv)) if rv.is_empty() => None,
-        Some(Value::String(rv)) => Some(rv.parse::<i64>().map_err(|_| {
+    Ok(object)
+}
+
+/// The `metadata.resourceVersion` a write must find, if the body names one.
+pub(crate) fn precondition(
+    resource: &Resource,
+    name: &str,
+    object: &Value,
+) -> Result<Option<i64>, ApiError> {
+    match object["metadata"].get("resourceVersion") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(rv)) if rv.is_empty() => Ok(None),
+        Some(Value::String(rv)) => rv.parse::<i64>().map(Some).map_err(|_| {
             ApiError::invalid(
                 resource,
                 name,
                 "metadata.resourceVersion",
                 &format!("Invalid value: {rv:?}: must be a number"),
             )
-        })?),
-        Some(other) => {
-            return Err(ApiError::invalid(
-                resource,
-                name,
-                "metadata.resourceVersion",
-                &format!("Invalid value: {other}: must be a string"),
-            ));
-        }
-    };
+        }),
+        Some(other) => Err(ApiError::invalid(
+            resource,
+            name,
+            "metadata.resourceVersion",
+            &format!("Invalid value: {other}: must be a string"),
+        )),
+    }
+}
+
+/// Replaces `name` with what `build` makes of the current object, as a compare-and-swap
+/// retried while other writers get in between (unless `expected` pins the version, when a
+/// newer one is a 409). Server-owned metadata is kept from the stored object; `generation`
+/// grows when `spec` changes; an object being deleted whose last finalizer goes is deleted.
+pub(crate) async fn update_with(
+    store: &Store,
+    resource: &Resource,
+    namespace: Option<&str>,
+    name: &str,
+    expected: Option<i64>,
+    dry_run: bool,
+    build: impl Fn(&Value) -> Result<Value, ApiError>,
+) -> Result<Value, ApiError> {
     let key = key(resource, namespace, name);
     loop {
         let (_, current) = store.get(&key, ReadAt::Latest).await.map_err(store_error)?;
@@ -194,8 +243,14 @@ pub(crate) async fn update(
             return Err(ApiError::conflict(resource, name));
         }
         let old = decode(&current)?;
-        let mut new = object.clone();
+        let mut new = build(&old)?;
+        check_type(resource, &new)?;
+        if !new["metadata"].is_object() {
+            return Err(ApiError::bad_request("metadata must be an object"));
+        }
         for kept in [
+            "name",
+            "namespace",
             "uid",
             "creationTimestamp",
             "deletionTimestamp",
@@ -209,6 +264,9 @@ pub(crate) async fn update(
                     }
                 }
             }
+        }
+        if let Some(m) = new["metadata"].as_object_mut() {
+            m.remove("resourceVersion");
         }
         if let Some(generation) = old["metadata"]["generation"].as_i64() {
             let bumped = if old.get("spec") != new.get("spec") {

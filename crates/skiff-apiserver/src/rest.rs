@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use std::time::Duration;
 
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use serde_json::json;
 use skiff_patch::PatchType;
@@ -24,6 +24,7 @@ use crate::openapi::SchemaStrategies;
 use crate::output::{Output, with_warnings};
 use crate::registry::Resource;
 use crate::selector::{LabelSelector, Selectors};
+use crate::subresource::{self, View};
 use crate::{ApiError, AppState, objects, watch};
 
 /// What a resource URL names.
@@ -34,10 +35,12 @@ struct Target<'u> {
     namespace: Option<&'u str>,
     plural: &'u str,
     name: Option<&'u str>,
+    subresource: Option<&'u str>,
 }
 
 /// Parses `/api/v1/...` and `/apis/<group>/<version>/...` below the group-version:
-/// `<plural>[/<name>]` or `namespaces/<ns>/<plural>[/<name>]`. Subresources are not served yet.
+/// `<plural>[/<name>[/<subresource>]]` or `namespaces/<ns>/<plural>[/<name>[/<subresource>]]`
+/// (`namespaces/<name>/<subresource>` is a namespace's own subresource).
 fn parse_target(path: &str) -> Option<Target<'_>> {
     let (group, version, rest) = if let Some(rest) = path.strip_prefix("/api/v1/") {
         ("", "v1", rest)
@@ -49,11 +52,17 @@ fn parse_target(path: &str) -> Option<Target<'_>> {
     if segments.iter().any(|s| s.is_empty()) {
         return None;
     }
-    let (namespace, plural, name) = match segments[..] {
-        [plural] => (None, plural, None),
-        [plural, name] => (None, plural, Some(name)),
-        ["namespaces", ns, plural] => (Some(ns), plural, None),
-        ["namespaces", ns, plural, name] => (Some(ns), plural, Some(name)),
+    let namespace_subresource = |s: &str| group.is_empty() && matches!(s, "status" | "finalize");
+    let (namespace, plural, name, subresource) = match segments[..] {
+        [plural] => (None, plural, None, None),
+        [plural, name] => (None, plural, Some(name), None),
+        ["namespaces", name, sub] if namespace_subresource(sub) => {
+            (None, "namespaces", Some(name), Some(sub))
+        }
+        [plural, name, sub] if plural != "namespaces" => (None, plural, Some(name), Some(sub)),
+        ["namespaces", ns, plural] => (Some(ns), plural, None, None),
+        ["namespaces", ns, plural, name] => (Some(ns), plural, Some(name), None),
+        ["namespaces", ns, plural, name, sub] => (Some(ns), plural, Some(name), Some(sub)),
         _ => return None,
     };
     Some(Target {
@@ -62,6 +71,7 @@ fn parse_target(path: &str) -> Option<Target<'_>> {
         namespace,
         plural,
         name,
+        subresource,
     })
 }
 
@@ -85,7 +95,18 @@ fn resolve<'s>(
     if resource.namespaced != target.namespace.is_some() && !all_namespaces {
         return Err(ApiError::not_found_path());
     }
-    if resource.verbs.iter().any(|v| v == verb) {
+    let verbs = match target.subresource {
+        None => &resource.verbs,
+        Some(name) => {
+            &resource
+                .subresources
+                .iter()
+                .find(|s| s.name == name)
+                .ok_or_else(ApiError::not_found_path)?
+                .verbs
+        }
+    };
+    if verbs.iter().any(|v| v == verb) {
         Ok(resource)
     } else {
         Err(ApiError::method_not_allowed(verb, resource))
@@ -411,8 +432,12 @@ pub(crate) async fn get(
     match target.name {
         Some(name) => {
             let resource = resolve(&state, &target, "get")?;
+            let view = view(&target)?;
             let object = objects::get(&state.store, resource, target.namespace, name).await?;
-            Ok(output.object(resource, object))
+            match view {
+                Some(view) => Ok(Json(view.read(&object)).into_response()),
+                None => Ok(output.object(resource, object)),
+            }
         }
         None if flag(&query.watch) => {
             let resource = resolve(&state, &target, "watch")?;
@@ -487,7 +512,18 @@ pub(crate) async fn post(
     Ok(with_warnings(StatusCode::CREATED, created, &warnings))
 }
 
-/// `PUT` to an object: update.
+/// The subresource view a URL names (`status`, `scale`); other subresources are not served
+/// by the API server itself.
+fn view(target: &Target<'_>) -> Result<Option<View>, ApiError> {
+    match target.subresource {
+        None => Ok(None),
+        Some(name) => View::named(name)
+            .map(Some)
+            .ok_or_else(ApiError::not_found_path),
+    }
+}
+
+/// `PUT` to an object (update) or to its `status` or `scale`.
 pub(crate) async fn put(
     State(state): State<AppState>,
     uri: Uri,
@@ -498,30 +534,47 @@ pub(crate) async fn put(
     let target = target(&uri)?;
     let name = target.name.ok_or_else(ApiError::not_found_path)?;
     let resource = resolve(&state, &target, "update")?;
+    let view = view(&target)?;
     let params = WriteParams::parse(&query)?;
-    let object = json_body(&headers, body)?;
-    let warnings = params.check_fields(&state, resource, &object)?;
-    let updated = objects::update(
+    let body = json_body(&headers, body)?;
+    let Some(view) = view else {
+        let warnings = params.check_fields(&state, resource, &body)?;
+        let updated = objects::update(
+            &state.store,
+            resource,
+            target.namespace,
+            name,
+            body,
+            params.dry_run,
+        )
+        .await?;
+        return Ok(with_warnings(StatusCode::OK, updated, &warnings));
+    };
+    if !body.is_object() {
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
+    }
+    let expected = objects::precondition(resource, name, &body)?;
+    let updated = objects::update_with(
         &state.store,
         resource,
         target.namespace,
         name,
-        object,
+        expected,
         params.dry_run,
+        |old| view.merge(resource, old, &body),
     )
     .await?;
-    Ok(with_warnings(StatusCode::OK, updated, &warnings))
+    Ok(Json(view.read(&updated)).into_response())
 }
 
 /// The media types `PATCH` accepts, as kube-apiserver lists them.
 const PATCH_TYPES: &str = "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json";
 
-/// Patches are retried this many times when another write lands between read and write.
-const PATCH_ATTEMPTS: usize = 5;
-
-/// `PATCH` an object: JSON patch, merge patch or strategic merge patch, applied to the
-/// current object and written back with a compare-and-swap (retried on a concurrent write
-/// unless the patch itself names a `resourceVersion`).
+/// `PATCH` an object, or its `status` or `scale`: JSON patch, merge patch or strategic merge
+/// patch, applied to the current object and written back with a compare-and-swap (re-applied
+/// on a concurrent write, unless the patch itself names a `resourceVersion`).
 pub(crate) async fn patch(
     State(state): State<AppState>,
     uri: Uri,
@@ -532,6 +585,7 @@ pub(crate) async fn patch(
     let target = target(&uri)?;
     let name = target.name.ok_or_else(ApiError::not_found_path)?;
     let resource = resolve(&state, &target, "patch")?;
+    let view = view(&target)?;
     let params = WriteParams::parse(&query)?;
     let body = body.map_err(|rejection| {
         ApiError::from_status_code(rejection.status(), rejection.body_text())
@@ -548,35 +602,59 @@ pub(crate) async fn patch(
             ),
         )
     })?;
-    let definition = state.schemas.definition(resource);
+    let definition = match view {
+        Some(View::Scale) => state
+            .schemas
+            .catalog
+            .definition_for("autoscaling", "v1", "Scale"),
+        _ => state.schemas.definition(resource),
+    };
     let strategies = SchemaStrategies(&state.schemas.catalog);
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let current = objects::get(&state.store, resource, target.namespace, name).await?;
-        let mut patched = skiff_patch::apply(&current, &body, patch_type, definition, &strategies)
-            .map_err(|e| patch_error(e, resource, name))?;
-        let current_rv = current["metadata"]["resourceVersion"].clone();
-        let precondition = patched["metadata"]["resourceVersion"] != current_rv;
-        if precondition && !patched["metadata"]["resourceVersion"].is_null() {
-            return Err(ApiError::conflict(resource, name));
-        }
-        patched["metadata"]["resourceVersion"] = current_rv;
-        let warnings = params.check_fields(&state, resource, &patched)?;
-        match objects::update(
-            &state.store,
-            resource,
-            target.namespace,
-            name,
-            patched,
-            params.dry_run,
-        )
-        .await
-        {
-            Ok(updated) => return Ok(with_warnings(StatusCode::OK, updated, &warnings)),
-            Err(e) if e.reason == "Conflict" && attempt < PATCH_ATTEMPTS => continue,
-            Err(e) => return Err(e),
-        }
+    let keep_status = view.is_none() && subresource::has_status(resource);
+    let warnings = std::sync::Mutex::new(Vec::new());
+    let updated = objects::update_with(
+        &state.store,
+        resource,
+        target.namespace,
+        name,
+        None,
+        params.dry_run,
+        |old| {
+            let original = match view {
+                Some(view) => view.read(old),
+                None => old.clone(),
+            };
+            let patched = skiff_patch::apply(&original, &body, patch_type, definition, &strategies)
+                .map_err(|e| patch_error(e, resource, name))?;
+            // A resourceVersion in the patch is a precondition.
+            let rv = &patched["metadata"]["resourceVersion"];
+            if !rv.is_null() && *rv != old["metadata"]["resourceVersion"] {
+                return Err(ApiError::conflict(resource, name));
+            }
+            let mut new = match view {
+                Some(view) => view.merge(resource, old, &patched)?,
+                None => patched,
+            };
+            if keep_status {
+                new["status"] = old["status"].clone();
+                if new["status"].is_null()
+                    && let Some(fields) = new.as_object_mut()
+                {
+                    fields.remove("status");
+                }
+            }
+            if view.is_none() {
+                *warnings.lock().expect("not poisoned") =
+                    params.check_fields(&state, resource, &new)?;
+            }
+            Ok(new)
+        },
+    )
+    .await?;
+    let warnings = warnings.into_inner().expect("not poisoned");
+    match view {
+        Some(view) => Ok(Json(view.read(&updated)).into_response()),
+        None => Ok(with_warnings(StatusCode::OK, updated, &warnings)),
     }
 }
 
@@ -670,6 +748,7 @@ mod tests {
             namespace,
             plural,
             name,
+            subresource: None,
         };
         assert_eq!(
             parse_target("/api/v1/pods"),
@@ -701,7 +780,27 @@ mod tests {
                 None
             ))
         );
-        assert_eq!(parse_target("/api/v1/namespaces/ns/pods/p/status"), None);
+        let sub = |namespace, plural, name, subresource| Target {
+            group: "",
+            version: "v1",
+            namespace,
+            plural,
+            name: Some(name),
+            subresource: Some(subresource),
+        };
+        assert_eq!(
+            parse_target("/api/v1/namespaces/ns/pods/p/status"),
+            Some(sub(Some("ns"), "pods", "p", "status"))
+        );
+        assert_eq!(
+            parse_target("/api/v1/namespaces/ns/status"),
+            Some(sub(None, "namespaces", "ns", "status"))
+        );
+        assert_eq!(
+            parse_target("/api/v1/nodes/n1/status"),
+            Some(sub(None, "nodes", "n1", "status"))
+        );
+        assert_eq!(parse_target("/api/v1/namespaces/ns/pods/p/status/x"), None);
         assert_eq!(parse_target("/api/v1/pods/"), None);
         assert_eq!(parse_target("/apis/apps"), None);
     }

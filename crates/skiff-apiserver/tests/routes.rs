@@ -109,7 +109,11 @@ async fn readyz_fails_when_the_store_is_closed() {
     )
     .await
     .unwrap();
-    let app = router(AppState::start(store.clone(), StaticTokens::default()).await.unwrap());
+    let app = router(
+        AppState::start(store.clone(), StaticTokens::default())
+            .await
+            .unwrap(),
+    );
     store.close().await;
     let (code, body, _) = call(&app, "/readyz", None).await;
     assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
@@ -551,4 +555,106 @@ async fn lists_page_with_limit_and_continue_at_one_revision() {
     assert_eq!(bad["kind"], "Status");
     let (code, _, _) = call(&app, &format!("{CM}?limit=x"), Some(admin())).await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn status_is_written_only_through_the_status_subresource() {
+    let (app, _dir) = app().await;
+    let path = "/apis/apps/v1/namespaces/default/deployments";
+    let deployment = serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": { "name": "web" },
+        "spec": { "replicas": 1, "selector": { "matchLabels": { "app": "web" } } }
+    });
+    let (code, created) = send(
+        &app,
+        "POST",
+        path,
+        "application/json",
+        json_bytes(deployment),
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{created}");
+    let item = format!("{path}/web");
+
+    let mut with_status = created.clone();
+    with_status["status"] = serde_json::json!({ "replicas": 5 });
+    let (code, updated) = send(
+        &app,
+        "PUT",
+        &item,
+        "application/json",
+        json_bytes(with_status.clone()),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(
+        updated["status"].is_null(),
+        "the main resource ignores status: {updated}"
+    );
+
+    let (code, status_put) = send(
+        &app,
+        "PUT",
+        &format!("{item}/status"),
+        "application/json",
+        json_bytes(serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": { "name": "web" },
+            "spec": { "replicas": 99 },
+            "status": { "replicas": 5, "observedGeneration": 1 }
+        })),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{status_put}");
+    assert_eq!(status_put["status"]["replicas"], 5);
+    assert_eq!(
+        status_put["spec"]["replicas"], 1,
+        "status writes leave spec alone"
+    );
+    assert_eq!(status_put["metadata"]["generation"], 1);
+
+    let (code, patched) = send(
+        &app,
+        "PATCH",
+        &format!("{item}/status"),
+        "application/merge-patch+json",
+        json_bytes(serde_json::json!({ "status": { "readyReplicas": 1 } })),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{patched}");
+    assert_eq!(patched["status"]["replicas"], 5);
+    assert_eq!(patched["status"]["readyReplicas"], 1);
+
+    let (code, scaled) = send(
+        &app,
+        "PATCH",
+        &format!("{item}/scale"),
+        "application/merge-patch+json",
+        json_bytes(serde_json::json!({ "spec": { "replicas": 3 } })),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{scaled}");
+    assert_eq!(scaled["kind"], "Scale");
+    assert_eq!(scaled["spec"]["replicas"], 3);
+    assert_eq!(scaled["status"]["replicas"], 5);
+
+    let (code, _) = send(
+        &app,
+        "GET",
+        &format!("{item}/log"),
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    let (code, _) = send(
+        &app,
+        "GET",
+        "/api/v1/namespaces/default/configmaps/x/scale",
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
 }

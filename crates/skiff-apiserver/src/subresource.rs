@@ -1,0 +1,187 @@
+//! The `status` and `scale` subresources as views of their object: a view is read out of the
+//! stored object, and a changed view is merged back into it. `status` writes change only
+//! `.status`; main-resource writes of kinds with a status subresource keep the stored
+//! `.status` (kube-apiserver's status strategy). `scale` is an `autoscaling/v1 Scale` over
+//! `.spec.replicas`.
+
+use serde_json::{Value, json};
+
+use crate::ApiError;
+use crate::registry::Resource;
+
+/// A subresource skiff serves as a view of its object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum View {
+    Status,
+    Scale,
+}
+
+impl View {
+    pub(crate) fn named(name: &str) -> Option<View> {
+        match name {
+            "status" => Some(View::Status),
+            "scale" => Some(View::Scale),
+            _ => None,
+        }
+    }
+
+    /// The subresource's object, read from the stored one.
+    pub(crate) fn read(self, object: &Value) -> Value {
+        match self {
+            View::Status => object.clone(),
+            View::Scale => {
+                let metadata = &object["metadata"];
+                let mut scale_meta = json!({});
+                for field in [
+                    "name",
+                    "namespace",
+                    "uid",
+                    "resourceVersion",
+                    "creationTimestamp",
+                ] {
+                    if !metadata[field].is_null() {
+                        scale_meta[field] = metadata[field].clone();
+                    }
+                }
+                json!({
+                    "kind": "Scale",
+                    "apiVersion": "autoscaling/v1",
+                    "metadata": scale_meta,
+                    "spec": { "replicas": object["spec"]["replicas"].as_i64().unwrap_or(1) },
+                    "status": {
+                        "replicas": object["status"]["replicas"].as_i64().unwrap_or(0),
+                        "selector": selector_string(&object["spec"]["selector"]),
+                    },
+                })
+            }
+        }
+    }
+
+    /// The stored object with a changed view merged in (the view's `resourceVersion` is the
+    /// caller's precondition to check).
+    pub(crate) fn merge(
+        self,
+        resource: &Resource,
+        current: &Value,
+        view: &Value,
+    ) -> Result<Value, ApiError> {
+        let mut merged = current.clone();
+        match self {
+            View::Status => merged["status"] = view["status"].clone(),
+            View::Scale => {
+                let replicas = match &view["spec"]["replicas"] {
+                    Value::Null => 0,
+                    value => value
+                        .as_i64()
+                        .filter(|n| (0..=i64::from(i32::MAX)).contains(n))
+                        .ok_or_else(|| {
+                            let name = current["metadata"]["name"].as_str().unwrap_or_default();
+                            ApiError::invalid(
+                                resource,
+                                name,
+                                "spec.replicas",
+                                &format!(
+                                    "Invalid value: {value}: must be greater than or equal to 0"
+                                ),
+                            )
+                        })?,
+                };
+                merged["spec"]["replicas"] = json!(replicas);
+            }
+        }
+        Ok(merged)
+    }
+}
+
+/// Whether writes to the main resource leave `.status` alone.
+pub(crate) fn has_status(resource: &Resource) -> bool {
+    resource.subresources.iter().any(|s| s.name == "status")
+}
+
+/// A label selector (`{matchLabels, matchExpressions}`, or a plain map as ReplicationControllers
+/// have) in the text form `kubectl` and the Scale status use.
+fn selector_string(selector: &Value) -> String {
+    let mut terms = Vec::new();
+    let labels = selector
+        .get("matchLabels")
+        .or(if selector.get("matchExpressions").is_none() {
+            Some(selector)
+        } else {
+            None
+        })
+        .and_then(Value::as_object);
+    if let Some(labels) = labels {
+        let mut pairs: Vec<_> = labels.iter().collect();
+        pairs.sort_by(|a, b| a.0.cmp(b.0));
+        for (key, value) in pairs {
+            terms.push(format!("{key}={}", value.as_str().unwrap_or_default()));
+        }
+    }
+    for expression in selector["matchExpressions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let key = expression["key"].as_str().unwrap_or_default();
+        let values: Vec<&str> = expression["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        terms.push(match expression["operator"].as_str().unwrap_or_default() {
+            "In" => format!("{key} in ({})", values.join(",")),
+            "NotIn" => format!("{key} notin ({})", values.join(",")),
+            "Exists" => key.to_owned(),
+            "DoesNotExist" => format!("!{key}"),
+            other => format!("{key} {other}"),
+        });
+    }
+    terms.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors_render_as_label_selector_text() {
+        assert_eq!(
+            selector_string(&json!({"matchLabels": {"b": "2", "a": "1"}})),
+            "a=1,b=2"
+        );
+        assert_eq!(
+            selector_string(&json!({"matchExpressions": [
+                {"key": "tier", "operator": "In", "values": ["web", "api"]},
+                {"key": "legacy", "operator": "DoesNotExist"}
+            ]})),
+            "tier in (web,api),!legacy"
+        );
+        assert_eq!(selector_string(&json!({"app": "rc"})), "app=rc");
+    }
+
+    #[test]
+    fn scale_reads_and_writes_spec_replicas() {
+        let deployment = json!({
+            "metadata": {"name": "web", "namespace": "ns", "resourceVersion": "7", "uid": "u"},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}},
+            "status": {"replicas": 1}
+        });
+        let scale = View::Scale.read(&deployment);
+        assert_eq!(scale["spec"]["replicas"], 2);
+        assert_eq!(scale["status"]["selector"], "app=web");
+        assert_eq!(scale["metadata"]["resourceVersion"], "7");
+        let registry = crate::registry::Registry::builtin();
+        let resource = registry
+            .resources()
+            .iter()
+            .find(|r| r.plural == "deployments")
+            .unwrap();
+        let mut changed = scale.clone();
+        changed["spec"]["replicas"] = json!(5);
+        let merged = View::Scale.merge(resource, &deployment, &changed).unwrap();
+        assert_eq!(merged["spec"]["replicas"], 5);
+        changed["spec"]["replicas"] = json!(-1);
+        assert!(View::Scale.merge(resource, &deployment, &changed).is_err());
+    }
+}
