@@ -16,6 +16,7 @@ mod openapi;
 mod output;
 mod registry;
 mod rest;
+mod reviews;
 mod routes;
 mod selector;
 mod server;
@@ -26,7 +27,7 @@ mod watch;
 
 pub use authn::{Identity, StaticTokens, TokenFileError};
 pub use metrics::Metrics;
-pub use objects::SYSTEM_NAMESPACES;
+pub use objects::{KUBERNETES_SERVICE_IP, SYSTEM_NAMESPACES};
 pub use registry::{Registry, Resource, Subresource};
 pub use routes::{AppState, router};
 pub use selector::LabelSelector;
@@ -40,13 +41,16 @@ k8s_openapi::k8s_if_1_35! { pub const KUBERNETES_MINOR: u32 = 35; }
 k8s_openapi::k8s_if_1_36! { pub const KUBERNETES_MINOR: u32 = 36; }
 k8s_openapi::k8s_if_1_37! { pub const KUBERNETES_MINOR: u32 = 37; }
 
-/// Creates what every cluster starts with (the system namespaces); idempotent.
-pub async fn bootstrap(state: &AppState) -> Result<(), skiff_store::Error> {
-    let namespaces = state
-        .registry
-        .resources()
-        .iter()
-        .find(|r| r.group.is_empty() && r.plural == "namespaces")
-        .expect("the registry serves namespaces");
-    objects::bootstrap(&state.store, namespaces).await
+/// Creates what every cluster starts with (the system namespaces and the `kubernetes`
+/// Service, whose target port is `api_port`); idempotent.
+pub async fn bootstrap(state: &AppState, api_port: u16) -> Result<(), skiff_store::Error> {
+    let core = |plural: &str| {
+        state
+            .registry
+            .resources()
+            .iter()
+            .find(|r| r.group.is_empty() && r.plural == plural)
+            .expect("the registry serves the core kinds")
+    };
+    objects::bootstrap(&state.store, core("namespaces"), core("services"), api_port).await
 }

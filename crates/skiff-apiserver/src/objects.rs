@@ -343,7 +343,7 @@ fn scoped_metadata<'o>(
 }
 
 /// `apiVersion` and `kind` in a body must name the resource of the URL.
-fn check_type(resource: &Resource, object: &Value) -> Result<(), ApiError> {
+pub(crate) fn check_type(resource: &Resource, object: &Value) -> Result<(), ApiError> {
     let Some(fields) = object.as_object() else {
         return Err(ApiError::bad_request(
             "the request body must be a JSON object",
@@ -648,8 +648,40 @@ fn list_body(
 pub const SYSTEM_NAMESPACES: &[&str] =
     &["default", "kube-system", "kube-public", "kube-node-lease"];
 
-/// Creates what a new cluster starts with; what already exists is left alone.
-pub(crate) async fn bootstrap(store: &Store, namespaces: &Resource) -> Result<(), StoreError> {
+/// The first address of the service network, which the `kubernetes` Service takes.
+pub const KUBERNETES_SERVICE_IP: &str = "10.43.0.1";
+
+/// Creates what a new cluster starts with — the system namespaces and the `kubernetes`
+/// Service (port 443 to the API server's `api_port`); what already exists is left alone.
+pub(crate) async fn bootstrap(
+    store: &Store,
+    namespaces: &Resource,
+    services: &Resource,
+    api_port: u16,
+) -> Result<(), StoreError> {
+    let service = json!({
+        "kind": "Service",
+        "apiVersion": "v1",
+        "metadata": {
+            "name": "kubernetes",
+            "namespace": "default",
+            "uid": new_uid(),
+            "creationTimestamp": now_rfc3339(),
+            "labels": { "component": "apiserver", "provider": "kubernetes" },
+        },
+        "spec": {
+            "type": "ClusterIP",
+            "clusterIP": KUBERNETES_SERVICE_IP,
+            "clusterIPs": [KUBERNETES_SERVICE_IP],
+            "ports": [{ "name": "https", "port": 443, "protocol": "TCP", "targetPort": api_port }],
+            "sessionAffinity": "None",
+            "ipFamilies": ["IPv4"],
+            "ipFamilyPolicy": "SingleStack",
+            "internalTrafficPolicy": "Cluster",
+        },
+        "status": { "loadBalancer": {} },
+    });
+    let service_key = key(services, Some("default"), "kubernetes");
     for name in SYSTEM_NAMESPACES {
         let object = json!({
             "kind": "Namespace",
@@ -671,7 +703,10 @@ pub(crate) async fn bootstrap(store: &Store, namespaces: &Resource) -> Result<()
             Err(other) => return Err(other),
         }
     }
-    Ok(())
+    match store.create(&service_key, service.to_string()).await {
+        Ok(_) | Err(StoreError::AlreadyExists { .. }) => Ok(()),
+        Err(other) => Err(other),
+    }
 }
 
 /// A random (version 4) UUID, as Kubernetes gives every object.

@@ -2,12 +2,12 @@
 //! name it names ([`Target`]); one handler per HTTP method checks the verb and calls the
 //! object operations.
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, RawQuery, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::{Extension, Json};
 use serde_json::Value;
 
 use std::time::Duration;
@@ -25,7 +25,7 @@ use crate::output::{Output, with_warnings};
 use crate::registry::Resource;
 use crate::selector::{LabelSelector, Selectors};
 use crate::subresource::{self, View};
-use crate::{ApiError, AppState, objects, watch};
+use crate::{ApiError, AppState, Identity, objects, reviews, watch};
 
 /// What a resource URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -488,6 +488,7 @@ fn query_watch(
 /// `POST` to a collection: create.
 pub(crate) async fn post(
     State(state): State<AppState>,
+    identity: Option<Extension<Identity>>,
     uri: Uri,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -500,6 +501,11 @@ pub(crate) async fn post(
     let resource = resolve(&state, &target, "create")?;
     let params = WriteParams::parse(&query)?;
     let object = json_body(&headers, body)?;
+    objects::check_type(resource, &object)?;
+    let Extension(who) = identity.ok_or_else(ApiError::unauthorized)?;
+    if let Some(reply) = reviews::answer(resource, &who, &object) {
+        return Ok((StatusCode::CREATED, Json(reply?)).into_response());
+    }
     let warnings = params.check_fields(&state, resource, &object)?;
     let created = objects::create(
         &state.store,

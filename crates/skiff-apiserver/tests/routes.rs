@@ -17,7 +17,7 @@ async fn app() -> (axum::Router, tempfile::TempDir) {
         .unwrap();
     let tokens = StaticTokens::parse("s3cr3t,alice,uid-1,\"devs\"\n").unwrap();
     let state = AppState::start(store, tokens).await.unwrap();
-    skiff_apiserver::bootstrap(&state).await.unwrap();
+    skiff_apiserver::bootstrap(&state, 6443).await.unwrap();
     (router(state), dir)
 }
 
@@ -657,4 +657,65 @@ async fn status_is_written_only_through_the_status_subresource() {
     )
     .await;
     assert_eq!(code, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_new_cluster_has_the_kubernetes_service() {
+    let (app, _dir) = app().await;
+    let (code, service) = send(
+        &app,
+        "GET",
+        "/api/v1/namespaces/default/services/kubernetes",
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{service}");
+    assert_eq!(
+        service["spec"]["clusterIP"],
+        skiff_apiserver::KUBERNETES_SERVICE_IP
+    );
+    assert_eq!(service["spec"]["ports"][0]["port"], 443);
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], 6443);
+}
+
+#[tokio::test]
+async fn reviews_answer_who_the_caller_is_and_what_they_may_do() {
+    let (app, _dir) = app().await;
+    let (code, whoami) = send(
+        &app,
+        "POST",
+        "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+        "application/json",
+        json_bytes(serde_json::json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})),
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{whoami}");
+    assert_eq!(whoami["status"]["userInfo"]["username"], "system:admin");
+    let (code, review) = send(
+        &app,
+        "POST",
+        "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+        "application/json",
+        json_bytes(serde_json::json!({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": {"verb": "create", "resource": "pods", "namespace": "default"}}
+        })),
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{review}");
+    assert_eq!(review["status"]["allowed"], true);
+    let (code, _) = send(
+        &app,
+        "GET",
+        "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        code,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "reviews are not stored or listed"
+    );
 }

@@ -25,7 +25,7 @@ async fn app() -> (axum::Router, Store, tempfile::TempDir) {
     let state = AppState::start(store.clone(), StaticTokens::default())
         .await
         .unwrap();
-    skiff_apiserver::bootstrap(&state).await.unwrap();
+    skiff_apiserver::bootstrap(&state, 6443).await.unwrap();
     (router(state), store, dir)
 }
 

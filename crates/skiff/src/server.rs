@@ -57,15 +57,15 @@ pub async fn run(args: Args) -> Result<()> {
     let state = AppState::start(store.clone(), tokens)
         .await
         .context("loading the watch cache")?;
-    skiff_apiserver::bootstrap(&state)
-        .await
-        .context("creating the system namespaces")?;
 
     let (dns_names, ip_addresses) = serving_names(&args.listen, &args.tls_san);
     let pki = ClusterPki::load_or_create(&data_dir.join("tls"), &dns_names, &ip_addresses)
         .context("preparing certificates")?;
     let server = Server::bind(args.listen, pki.ca.cert_pem(), &pki.serving).await?;
     let bound = server.local_addr()?;
+    skiff_apiserver::bootstrap(&state, bound.port())
+        .await
+        .context("creating the system namespaces and the kubernetes service")?;
 
     let kubeconfig_path = args
         .write_kubeconfig
