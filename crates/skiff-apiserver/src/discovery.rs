@@ -170,9 +170,10 @@ fn resource_list(registry: &Registry, group: &str, version: &str) -> Value {
 /// `GET /api`
 pub(crate) async fn core_versions(State(state): State<AppState>, headers: HeaderMap) -> Response {
     match negotiate(&headers) {
-        Representation::Aggregated(version) => {
-            aggregated(version, vec![discovery_group(&state.registry, "", &["v1"])])
-        }
+        Representation::Aggregated(version) => aggregated(
+            version,
+            vec![discovery_group(&state.registry(), "", &["v1"])],
+        ),
         Representation::Legacy => {
             let address = headers
                 .get(HOST)
@@ -189,13 +190,13 @@ pub(crate) async fn core_versions(State(state): State<AppState>, headers: Header
 
 /// `GET /apis`
 pub(crate) async fn groups(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let groups = state.registry.groups();
+    let groups = state.registry().groups();
     match negotiate(&headers) {
         Representation::Aggregated(version) => aggregated(
             version,
             groups
                 .iter()
-                .map(|(g, versions)| discovery_group(&state.registry, g, versions))
+                .map(|(g, versions)| discovery_group(&state.registry(), g, versions))
                 .collect(),
         ),
         Representation::Legacy => legacy(json!({
@@ -211,7 +212,7 @@ pub(crate) async fn group(
     State(state): State<AppState>,
     Path(group): Path<String>,
 ) -> Result<Response, ApiError> {
-    let groups = state.registry.groups();
+    let groups = state.registry().groups();
     let (name, versions) = groups
         .iter()
         .find(|(g, _)| *g == group)
@@ -224,7 +225,7 @@ pub(crate) async fn group(
 
 /// `GET /api/v1`
 pub(crate) async fn core_resources(State(state): State<AppState>) -> Response {
-    legacy(resource_list(&state.registry, "", "v1"))
+    legacy(resource_list(&state.registry(), "", "v1"))
 }
 
 /// `GET /apis/{group}/{version}`
@@ -232,15 +233,11 @@ pub(crate) async fn group_resources(
     State(state): State<AppState>,
     Path((group, version)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    if state
-        .registry
-        .in_group_version(&group, &version)
-        .next()
-        .is_none()
-    {
+    let registry = state.registry();
+    if registry.in_group_version(&group, &version).next().is_none() {
         return Err(ApiError::not_found_path());
     }
-    Ok(legacy(resource_list(&state.registry, &group, &version)))
+    Ok(legacy(resource_list(&registry, &group, &version)))
 }
 
 #[cfg(test)]

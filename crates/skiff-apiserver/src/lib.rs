@@ -8,6 +8,7 @@
 
 mod authn;
 mod cache;
+mod crds;
 mod discovery;
 mod fields;
 mod metrics;
@@ -28,7 +29,7 @@ mod watch;
 pub use authn::{Identity, StaticTokens, TokenFileError};
 pub use metrics::Metrics;
 pub use objects::{KUBERNETES_SERVICE_IP, SYSTEM_NAMESPACES};
-pub use registry::{Registry, Resource, Subresource};
+pub use registry::{Custom, Registry, Resource, ScalePaths, Subresource};
 pub use routes::{AppState, router};
 pub use selector::LabelSelector;
 pub use server::{Server, ServerError};
@@ -44,12 +45,10 @@ k8s_openapi::k8s_if_1_37! { pub const KUBERNETES_MINOR: u32 = 37; }
 /// Creates what every cluster starts with (the system namespaces and the `kubernetes`
 /// Service, whose target port is `api_port`); idempotent.
 pub async fn bootstrap(state: &AppState, api_port: u16) -> Result<(), skiff_store::Error> {
+    let registry = state.registry();
     let core = |plural: &str| {
-        state
-            .registry
-            .resources()
-            .iter()
-            .find(|r| r.group.is_empty() && r.plural == plural)
+        registry
+            .find("", "v1", plural)
             .expect("the registry serves the core kinds")
     };
     objects::bootstrap(&state.store, core("namespaces"), core("services"), api_port).await

@@ -26,8 +26,14 @@ pub(crate) struct Schemas {
 
 impl Schemas {
     pub(crate) fn new(registry: &Registry) -> Schemas {
+        let mut catalog = Catalog::builtin();
+        for resource in registry.resources() {
+            if let Some(schema) = resource.custom.as_ref().and_then(|c| c.schema.clone()) {
+                catalog.add_custom(&kind_of(resource), schema);
+            }
+        }
         Schemas {
-            catalog: Catalog::builtin(),
+            catalog,
             kinds: registry.resources().iter().map(kind_of).collect(),
             documents: OnceCell::new(),
         }
@@ -109,7 +115,7 @@ impl Strategies for SchemaStrategies<'_> {
 
 /// `GET /openapi/v3`: which group-version documents exist, with their hashes.
 pub(crate) async fn v3_index(State(state): State<AppState>) -> Response {
-    let documents = state.schemas.documents().await;
+    let documents = state.schemas().documents().await;
     json_reply(documents.v3_index().to_vec(), "no-cache, private")
 }
 
@@ -125,7 +131,7 @@ pub(crate) async fn v3_group_version(
     Path(key): Path<String>,
     Query(query): Query<HashQuery>,
 ) -> Response {
-    let documents = state.schemas.documents().await;
+    let documents = state.schemas().documents().await;
     let Some((body, hash)) = documents.v3_group_version(&key) else {
         return ApiError::not_found_path().into_response();
     };
@@ -158,7 +164,7 @@ pub(crate) async fn v2(State(state): State<AppState>, headers: HeaderMap) -> Res
         )
         .into_response();
     }
-    let documents = state.schemas.documents().await;
+    let documents = state.schemas().documents().await;
     json_reply(documents.v2().to_vec(), "no-cache, private")
 }
 

@@ -85,13 +85,22 @@ pub(crate) fn table(
     objects: &[Value],
     list_meta: Value,
 ) -> Value {
-    skiff_table::table(
-        resource.kind,
-        objects,
-        time::OffsetDateTime::now_utc(),
-        include,
-        list_meta,
-    )
+    match &resource.custom {
+        Some(custom) => skiff_table::custom_table(
+            &custom.printer_columns,
+            objects,
+            time::OffsetDateTime::now_utc(),
+            include,
+            list_meta,
+        ),
+        None => skiff_table::table(
+            resource.kind,
+            objects,
+            time::OffsetDateTime::now_utc(),
+            include,
+            list_meta,
+        ),
+    }
 }
 
 fn table_reply(table: Value) -> Response {

@@ -5,11 +5,12 @@
 //! discovery and (later) OpenAPI, Tables and field selectors all read this one table.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::api;
 
 /// A served resource of one group-version.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Resource {
     pub group: &'static str,
     pub version: &'static str,
@@ -23,6 +24,31 @@ pub struct Resource {
     pub short_names: Vec<String>,
     pub categories: Vec<String>,
     pub subresources: Vec<Subresource>,
+    /// For custom resources: what the CustomResourceDefinition says beyond the above.
+    pub custom: Option<Arc<Custom>>,
+}
+
+/// What a CustomResourceDefinition adds to a served version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Custom {
+    /// The version objects are stored as (other served versions are the same object with
+    /// another `apiVersion`: conversion strategy None).
+    pub storage_version: String,
+    /// `additionalPrinterColumns`, for Tables.
+    pub printer_columns: Vec<skiff_table::PrinterColumn>,
+    /// The `scale` subresource's paths, if it has one.
+    pub scale: Option<ScalePaths>,
+    /// The version's `openAPIV3Schema`.
+    pub schema: Option<serde_json::Value>,
+}
+
+/// Where a custom resource keeps what its `scale` subresource shows (`.spec.replicas`-style
+/// paths).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScalePaths {
+    pub spec_replicas: String,
+    pub status_replicas: String,
+    pub label_selector: Option<String>,
 }
 
 /// A subresource (`pods/status`, `deployments/scale`) and what it answers with.
@@ -239,6 +265,7 @@ impl Registry {
                     short_names: list(row[7], ','),
                     categories: list(row[8], ','),
                     subresources,
+                    custom: None,
                 }
             })
             .collect();
@@ -247,6 +274,21 @@ impl Registry {
 
     pub fn resources(&self) -> &[Resource] {
         &self.resources
+    }
+
+    /// This registry with `extra` resources (custom resources) served too, after the
+    /// built-in ones.
+    pub fn extended(&self, extra: Vec<Resource>) -> Registry {
+        let mut resources = self.resources.clone();
+        resources.extend(extra);
+        Registry { resources }
+    }
+
+    /// The resource of `plural` in a group-version.
+    pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<&Resource> {
+        self.resources
+            .iter()
+            .find(|r| r.group == group && r.version == version && r.plural == plural)
     }
 
     /// Named groups (not the core group) in discovery order, each with its versions, the

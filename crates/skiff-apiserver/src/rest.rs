@@ -22,10 +22,10 @@ use crate::fields::FieldSelector;
 use crate::objects::ListOptions;
 use crate::openapi::SchemaStrategies;
 use crate::output::{Output, with_warnings};
-use crate::registry::Resource;
+use crate::registry::{Registry, Resource};
 use crate::selector::{LabelSelector, Selectors};
 use crate::subresource::{self, View};
-use crate::{ApiError, AppState, Identity, objects, reviews, watch};
+use crate::{ApiError, AppState, Identity, crds, objects, reviews, watch};
 
 /// What a resource URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,18 +76,13 @@ fn parse_target(path: &str) -> Option<Target<'_>> {
 }
 
 /// The registry entry a URL names, checked for scope and for `verb`.
-fn resolve<'s>(
-    state: &'s AppState,
+fn resolve<'r>(
+    registry: &'r Registry,
     target: &Target<'_>,
     verb: &str,
-) -> Result<&'s Resource, ApiError> {
-    let resource = state
-        .registry
-        .resources()
-        .iter()
-        .find(|r| {
-            r.group == target.group && r.version == target.version && r.plural == target.plural
-        })
+) -> Result<&'r Resource, ApiError> {
+    let resource = registry
+        .find(target.group, target.version, target.plural)
         .ok_or_else(ApiError::not_found_path)?;
     // A collection of a namespaced resource may be listed across namespaces; anything else
     // must be addressed in its own scope.
@@ -351,7 +346,7 @@ impl WriteParams {
         if self.validation == FieldValidation::Ignore {
             return Ok(Vec::new());
         }
-        let unknown = state.schemas.unknown_fields(resource, object);
+        let unknown = state.schemas().unknown_fields(resource, object);
         if unknown.is_empty() || self.validation == FieldValidation::Warn {
             return Ok(unknown);
         }
@@ -431,21 +426,24 @@ pub(crate) async fn get(
     let output = Output::negotiate(&headers, query.include_object.as_deref())?;
     match target.name {
         Some(name) => {
-            let resource = resolve(&state, &target, "get")?;
+            let registry = state.registry();
+            let resource = resolve(&registry, &target, "get")?;
             let view = view(&target)?;
             let object = objects::get(&state.store, resource, target.namespace, name).await?;
             match view {
-                Some(view) => Ok(Json(view.read(&object)).into_response()),
+                Some(view) => Ok(Json(view.read(resource, &object)).into_response()),
                 None => Ok(output.object(resource, object)),
             }
         }
         None if flag(&query.watch) => {
-            let resource = resolve(&state, &target, "watch")?;
+            let registry = state.registry();
+            let resource = resolve(&registry, &target, "watch")?;
             let options = query_watch(&query, resource, output)?;
             watch::serve(&state, resource, target.namespace, &options).await
         }
         None => {
-            let resource = resolve(&state, &target, "list")?;
+            let registry = state.registry();
+            let resource = resolve(&registry, &target, "list")?;
             let list = list(&state, resource, target.namespace, &query).await?;
             Ok(output.list(resource, list))
         }
@@ -498,10 +496,13 @@ pub(crate) async fn post(
     if target.name.is_some() {
         return Err(ApiError::not_found_path());
     }
-    let resource = resolve(&state, &target, "create")?;
+    let registry = state.registry();
+    let resource = resolve(&registry, &target, "create")?;
     let params = WriteParams::parse(&query)?;
     let object = json_body(&headers, body)?;
     objects::check_type(resource, &object)?;
+    let mut object = object;
+    check_kind_rules(&registry, resource, &mut object)?;
     let Extension(who) = identity.ok_or_else(ApiError::unauthorized)?;
     if let Some(reply) = reviews::answer(resource, &who, &object) {
         return Ok((StatusCode::CREATED, Json(reply?)).into_response());
@@ -516,6 +517,22 @@ pub(crate) async fn post(
     )
     .await?;
     Ok(with_warnings(StatusCode::CREATED, created, &warnings))
+}
+
+/// What some kinds require of every written object: CustomResourceDefinitions are checked and
+/// defaulted, custom resources validated by their schema.
+fn check_kind_rules(
+    registry: &Registry,
+    resource: &Resource,
+    object: &mut Value,
+) -> Result<(), ApiError> {
+    if crds::is_definition(resource) {
+        crds::prepare(resource, registry, object)?;
+    }
+    if resource.custom.is_some() {
+        crds::validate(resource, object)?;
+    }
+    Ok(())
 }
 
 /// The subresource view a URL names (`status`, `scale`); other subresources are not served
@@ -539,11 +556,14 @@ pub(crate) async fn put(
 ) -> Result<Response, ApiError> {
     let target = target(&uri)?;
     let name = target.name.ok_or_else(ApiError::not_found_path)?;
-    let resource = resolve(&state, &target, "update")?;
+    let registry = state.registry();
+    let resource = resolve(&registry, &target, "update")?;
     let view = view(&target)?;
     let params = WriteParams::parse(&query)?;
     let body = json_body(&headers, body)?;
     let Some(view) = view else {
+        let mut body = body;
+        check_kind_rules(&registry, resource, &mut body)?;
         let warnings = params.check_fields(&state, resource, &body)?;
         let updated = objects::update(
             &state.store,
@@ -572,7 +592,7 @@ pub(crate) async fn put(
         |old| view.merge(resource, old, &body),
     )
     .await?;
-    Ok(Json(view.read(&updated)).into_response())
+    Ok(Json(view.read(resource, &updated)).into_response())
 }
 
 /// The media types `PATCH` accepts, as kube-apiserver lists them.
@@ -590,7 +610,8 @@ pub(crate) async fn patch(
 ) -> Result<Response, ApiError> {
     let target = target(&uri)?;
     let name = target.name.ok_or_else(ApiError::not_found_path)?;
-    let resource = resolve(&state, &target, "patch")?;
+    let registry = state.registry();
+    let resource = resolve(&registry, &target, "patch")?;
     let view = view(&target)?;
     let params = WriteParams::parse(&query)?;
     let body = body.map_err(|rejection| {
@@ -608,14 +629,12 @@ pub(crate) async fn patch(
             ),
         )
     })?;
+    let schemas = state.schemas();
     let definition = match view {
-        Some(View::Scale) => state
-            .schemas
-            .catalog
-            .definition_for("autoscaling", "v1", "Scale"),
-        _ => state.schemas.definition(resource),
+        Some(View::Scale) => schemas.catalog.definition_for("autoscaling", "v1", "Scale"),
+        _ => schemas.definition(resource),
     };
-    let strategies = SchemaStrategies(&state.schemas.catalog);
+    let strategies = SchemaStrategies(&schemas.catalog);
     let keep_status = view.is_none() && subresource::has_status(resource);
     let warnings = std::sync::Mutex::new(Vec::new());
     let updated = objects::update_with(
@@ -627,7 +646,7 @@ pub(crate) async fn patch(
         params.dry_run,
         |old| {
             let original = match view {
-                Some(view) => view.read(old),
+                Some(view) => view.read(resource, old),
                 None => old.clone(),
             };
             let patched = skiff_patch::apply(&original, &body, patch_type, definition, &strategies)
@@ -650,6 +669,7 @@ pub(crate) async fn patch(
                 }
             }
             if view.is_none() {
+                check_kind_rules(&registry, resource, &mut new)?;
                 *warnings.lock().expect("not poisoned") =
                     params.check_fields(&state, resource, &new)?;
             }
@@ -659,7 +679,7 @@ pub(crate) async fn patch(
     .await?;
     let warnings = warnings.into_inner().expect("not poisoned");
     match view {
-        Some(view) => Ok(Json(view.read(&updated)).into_response()),
+        Some(view) => Ok(Json(view.read(resource, &updated)).into_response()),
         None => Ok(with_warnings(StatusCode::OK, updated, &warnings)),
     }
 }
@@ -694,12 +714,14 @@ pub(crate) async fn delete(
     let params = WriteParams::parse(&raw)?;
     let Some(name) = target.name else {
         let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-        let resource = resolve(&state, &target, "deletecollection")?;
+        let registry = state.registry();
+        let resource = resolve(&registry, &target, "deletecollection")?;
         return Ok(Json(
             delete_collection(&state, resource, target.namespace, &query, params.dry_run).await?,
         ));
     };
-    let resource = resolve(&state, &target, "delete")?;
+    let registry = state.registry();
+    let resource = resolve(&registry, &target, "delete")?;
     Ok(Json(
         objects::delete(
             &state.store,

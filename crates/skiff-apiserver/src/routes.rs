@@ -2,7 +2,7 @@
 //! else. Unknown paths answer a 404 `Status`, like kube-apiserver.
 
 use axum::extract::{DefaultBodyLimit, Request, State};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
@@ -14,11 +14,13 @@ use skiff_store::Store;
 
 use crate::authn::StaticTokens;
 use crate::cache::WatchCache;
+use crate::crds;
 use crate::metrics::Metrics;
 use crate::openapi::Schemas;
 use crate::registry::Registry;
 use crate::{ApiError, Identity, KUBERNETES_MINOR};
 use crate::{discovery, openapi, rest};
+use tokio_util::sync::CancellationToken;
 
 /// What handlers share.
 #[derive(Clone)]
@@ -27,36 +29,60 @@ pub struct AppState {
     /// Bearer tokens from `--token-auth-file` (empty if none).
     pub tokens: Arc<StaticTokens>,
     pub metrics: Arc<Metrics>,
-    /// The kinds served.
-    pub registry: Arc<Registry>,
+    /// The kinds served: the built-in ones and those CustomResourceDefinitions add.
+    registry: Arc<RwLock<Arc<Registry>>>,
     /// Every object in memory, for lists and watches.
     pub(crate) cache: WatchCache,
     /// Schemas of the served kinds, and the OpenAPI documents.
-    pub(crate) schemas: Arc<Schemas>,
+    schemas: Arc<RwLock<Arc<Schemas>>>,
+    /// Stops the CustomResourceDefinition controller.
+    shutdown: CancellationToken,
 }
 
 impl AppState {
-    /// Loads the watch cache from `store` and starts following it.
+    /// Loads the watch cache from `store`, starts following it, and serves the custom
+    /// resources the stored CustomResourceDefinitions define.
     pub async fn start(store: Store, tokens: StaticTokens) -> Result<AppState, skiff_store::Error> {
         let cache = WatchCache::start(store.clone()).await?;
         let registry = Arc::new(Registry::builtin());
         let schemas = Arc::new(Schemas::new(&registry));
-        // Render the OpenAPI documents in the background, before kubectl first asks.
-        let warm = schemas.clone();
-        tokio::spawn(async move { warm.documents().await });
-        Ok(AppState {
+        let state = AppState {
             store,
             tokens: Arc::new(tokens),
             metrics: Arc::default(),
-            registry,
+            registry: Arc::new(RwLock::new(registry)),
             cache,
-            schemas,
-        })
+            schemas: Arc::new(RwLock::new(schemas)),
+            shutdown: CancellationToken::new(),
+        };
+        crds::serve_stored(&state);
+        tokio::spawn(crds::run(state.clone(), state.shutdown.clone()));
+        // Render the OpenAPI documents in the background, before kubectl first asks.
+        let warm = state.schemas();
+        tokio::spawn(async move { warm.documents().await });
+        Ok(state)
     }
 
-    /// Stops following the store (before closing it).
+    /// Stops the controllers and the watch cache (before the store is closed).
     pub async fn stop(&self) {
+        self.shutdown.cancel();
         self.cache.stop().await;
+    }
+
+    /// The kinds served now.
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.read().expect("not poisoned").clone()
+    }
+
+    /// The schemas of the kinds served now.
+    pub(crate) fn schemas(&self) -> Arc<Schemas> {
+        self.schemas.read().expect("not poisoned").clone()
+    }
+
+    /// Starts serving `registry`, described by `schemas`.
+    pub(crate) fn serve(&self, registry: Registry, schemas: Schemas) {
+        *self.registry.write().expect("not poisoned") = Arc::new(registry);
+        *self.schemas.write().expect("not poisoned") = Arc::new(schemas);
     }
 }
 

@@ -26,10 +26,11 @@ impl View {
     }
 
     /// The subresource's object, read from the stored one.
-    pub(crate) fn read(self, object: &Value) -> Value {
+    pub(crate) fn read(self, resource: &Resource, object: &Value) -> Value {
         match self {
             View::Status => object.clone(),
             View::Scale => {
+                let paths = ScaleAt::of(resource);
                 let metadata = &object["metadata"];
                 let mut scale_meta = json!({});
                 for field in [
@@ -43,14 +44,21 @@ impl View {
                         scale_meta[field] = metadata[field].clone();
                     }
                 }
+                let selector = match &paths.selector {
+                    Some(path) => at(object, path).as_str().unwrap_or_default().to_owned(),
+                    None => selector_string(&object["spec"]["selector"]),
+                };
+                let default_replicas = if resource.custom.is_some() { 0 } else { 1 };
                 json!({
                     "kind": "Scale",
                     "apiVersion": "autoscaling/v1",
                     "metadata": scale_meta,
-                    "spec": { "replicas": object["spec"]["replicas"].as_i64().unwrap_or(1) },
+                    "spec": {
+                        "replicas": at(object, &paths.spec).as_i64().unwrap_or(default_replicas),
+                    },
                     "status": {
-                        "replicas": object["status"]["replicas"].as_i64().unwrap_or(0),
-                        "selector": selector_string(&object["spec"]["selector"]),
+                        "replicas": at(object, &paths.status).as_i64().unwrap_or(0),
+                        "selector": selector,
                     },
                 })
             }
@@ -86,11 +94,57 @@ impl View {
                             )
                         })?,
                 };
-                merged["spec"]["replicas"] = json!(replicas);
+                set(&mut merged, &ScaleAt::of(resource).spec, json!(replicas));
             }
         }
         Ok(merged)
     }
+}
+
+/// Where a kind keeps what its Scale shows, as path segments.
+struct ScaleAt {
+    spec: Vec<String>,
+    status: Vec<String>,
+    /// A path to a selector string, or `None` to render `.spec.selector`.
+    selector: Option<Vec<String>>,
+}
+
+impl ScaleAt {
+    fn of(resource: &Resource) -> ScaleAt {
+        let split = |path: &str| -> Vec<String> {
+            path.split('.')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        match resource.custom.as_ref().and_then(|c| c.scale.as_ref()) {
+            Some(paths) => ScaleAt {
+                spec: split(&paths.spec_replicas),
+                status: split(&paths.status_replicas),
+                selector: paths.label_selector.as_deref().map(split),
+            },
+            None => ScaleAt {
+                spec: split("spec.replicas"),
+                status: split("status.replicas"),
+                selector: None,
+            },
+        }
+    }
+}
+
+fn at<'v>(object: &'v Value, path: &[String]) -> &'v Value {
+    path.iter().fold(object, |v, key| &v[key.as_str()])
+}
+
+fn set(object: &mut Value, path: &[String], value: Value) {
+    let mut at = object;
+    for key in path {
+        if !at.is_object() {
+            *at = json!({});
+        }
+        at = &mut at[key.as_str()];
+    }
+    *at = value;
 }
 
 /// Whether writes to the main resource leave `.status` alone.
@@ -167,16 +221,16 @@ mod tests {
             "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}},
             "status": {"replicas": 1}
         });
-        let scale = View::Scale.read(&deployment);
-        assert_eq!(scale["spec"]["replicas"], 2);
-        assert_eq!(scale["status"]["selector"], "app=web");
-        assert_eq!(scale["metadata"]["resourceVersion"], "7");
         let registry = crate::registry::Registry::builtin();
         let resource = registry
             .resources()
             .iter()
             .find(|r| r.plural == "deployments")
             .unwrap();
+        let scale = View::Scale.read(resource, &deployment);
+        assert_eq!(scale["spec"]["replicas"], 2);
+        assert_eq!(scale["status"]["selector"], "app=web");
+        assert_eq!(scale["metadata"]["resourceVersion"], "7");
         let mut changed = scale.clone();
         changed["spec"]["replicas"] = json!(5);
         let merged = View::Scale.merge(resource, &deployment, &changed).unwrap();

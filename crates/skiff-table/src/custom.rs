@@ -5,7 +5,6 @@
 //! convertor types them.
 
 use serde_json::{Value, json};
-use time::format_description::well_known::Rfc3339;
 
 use crate::Column;
 use crate::columns::NAME_DESCRIPTION;
@@ -64,21 +63,26 @@ pub fn custom_columns(printer_columns: &[PrinterColumn]) -> Vec<Column> {
 
 /// The cells of a custom resource: its name, then each printer column's value, `null` when
 /// the path finds nothing or the value does not fit the column type.
-pub fn custom_row_cells(printer_columns: &[PrinterColumn], object: &Value) -> Vec<Value> {
+pub fn custom_row_cells(
+    printer_columns: &[PrinterColumn],
+    object: &Value,
+    now: time::OffsetDateTime,
+) -> Vec<Value> {
     let mut cells = vec![json!(str_at(object, "metadata.name"))];
     cells.extend(
         printer_columns
             .iter()
             .map(|c| match find(object, &c.json_path) {
-                Some(v) if !v.is_null() => typed_cell(&c.r#type, v),
+                Some(v) if !v.is_null() => typed_cell(&c.r#type, v, now),
                 _ => Value::Null,
             }),
     );
     cells
 }
 
-/// Converts a found value to the column's type, like apiextensions' `cellForJSONValue`.
-fn typed_cell(ty: &str, v: &Value) -> Value {
+/// Converts a found value to the column's type, like apiextensions' `cellForJSONValue`:
+/// dates become their age (`5m`), as kube-apiserver renders them.
+fn typed_cell(ty: &str, v: &Value, now: time::OffsetDateTime) -> Value {
     match (ty, v) {
         ("integer", Value::Number(n)) => n
             .as_i64()
@@ -87,12 +91,7 @@ fn typed_cell(ty: &str, v: &Value) -> Value {
         ("number", Value::Number(n)) => n.as_f64().map_or(Value::Null, |f| json!(f)),
         ("boolean", Value::Bool(b)) => json!(b),
         ("date", Value::String(_)) => match parse_time(Some(v)) {
-            Some(t) => t
-                .to_offset(time::UtcOffset::UTC)
-                .replace_nanosecond(0)
-                .ok()
-                .and_then(|t| t.format(&Rfc3339).ok())
-                .map_or(Value::Null, Value::String),
+            Some(t) => json!(crate::human_duration(now - t)),
             None => json!("<invalid>"),
         },
         // String columns print whatever is there, as kubectl's JSONPath printer does.

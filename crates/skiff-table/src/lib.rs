@@ -168,12 +168,13 @@ pub fn table(
 pub fn custom_table(
     printer_columns: &[PrinterColumn],
     objects: &[Value],
+    now: OffsetDateTime,
     include: IncludeObject,
     list_meta: Value,
 ) -> Value {
     let rows = objects
         .iter()
-        .map(|o| row(custom_row_cells(printer_columns, o), None, o, include))
+        .map(|o| row(custom_row_cells(printer_columns, o, now), None, o, include))
         .collect();
     assemble(&custom_columns(printer_columns), rows, list_meta)
 }
