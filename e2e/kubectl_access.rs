@@ -643,3 +643,49 @@ fn label_selectors_filter_get_and_delete() {
     }
     server.stop();
 }
+
+#[test]
+fn auth_whoami_and_can_i_answer_for_the_caller() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let server = ServerProcess::start(&dir.path().join("data"));
+    wait_ready(&server.kubeconfig, &cache);
+    for minor in ["1.33", "1.32"] {
+        let whoami = kubectl(
+            minor,
+            &server.kubeconfig,
+            &cache,
+            &[
+                "auth",
+                "whoami",
+                "-o",
+                "jsonpath={.status.userInfo.username}",
+            ],
+        );
+        assert!(whoami.ok, "kubectl {minor}: {}", whoami.stderr);
+        assert_eq!(whoami.stdout, "system:admin");
+    }
+    for minor in KUBECTL_MINORS {
+        let can = kubectl(
+            minor,
+            &server.kubeconfig,
+            &cache,
+            &["auth", "can-i", "create", "deployments"],
+        );
+        assert!(can.ok, "kubectl {minor}: {}", can.stderr);
+        assert_eq!(can.stdout.trim(), "yes");
+        let list = kubectl(
+            minor,
+            &server.kubeconfig,
+            &cache,
+            &["auth", "can-i", "--list"],
+        );
+        assert!(
+            list.ok && list.stdout.contains("*.*"),
+            "kubectl {minor}: {}{}",
+            list.stdout,
+            list.stderr
+        );
+    }
+    server.stop();
+}

@@ -537,3 +537,232 @@ fn scale_reads_and_writes_the_scale_subresource() {
     }
     server.stop();
 }
+
+#[test]
+fn apply_server_side_reports_conflicts_and_force_takes_ownership() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let server = ServerProcess::start(&dir.path().join("data"));
+    wait_ready(&server.kubeconfig, &cache);
+    let kc = &server.kubeconfig;
+    for minor in MINORS {
+        let name = format!("ssa-{}", minor.replace('.', "-"));
+        let file = write(dir.path(), "d.yaml", &deployment(&name, "nginx:1.25", true));
+        let applied = ok(
+            kubectl(minor, kc, &cache, &["apply", "--server-side", "-f", &file]),
+            "apply --server-side",
+        );
+        assert!(applied.contains("serverside-applied"), "{applied}");
+        let managed = ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &[
+                    "get",
+                    "deployment",
+                    &name,
+                    "-o",
+                    "jsonpath={.metadata.managedFields[0].manager} {.metadata.managedFields[0].operation}",
+                ],
+            ),
+            "managedFields",
+        );
+        assert_eq!(managed, "kubectl Apply");
+
+        // Another manager applies only the replica count.
+        let other = format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  replicas: 5\n"
+        );
+        let file2 = write(dir.path(), "d2.yaml", &other);
+        let conflict = kubectl(
+            minor,
+            kc,
+            &cache,
+            &[
+                "apply",
+                "--server-side",
+                "--field-manager=other",
+                "-f",
+                &file2,
+            ],
+        );
+        assert!(!conflict.ok, "kubectl {minor}: a conflict");
+        assert!(
+            conflict.stderr.contains("conflict with \"kubectl\"")
+                && conflict.stderr.contains(".spec.replicas"),
+            "kubectl {minor}: {}",
+            conflict.stderr
+        );
+        ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &[
+                    "apply",
+                    "--server-side",
+                    "--field-manager=other",
+                    "--force-conflicts",
+                    "-f",
+                    &file2,
+                ],
+            ),
+            "apply --force-conflicts",
+        );
+        let replicas = ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &[
+                    "get",
+                    "deployment",
+                    &name,
+                    "-o",
+                    "jsonpath={.spec.replicas}",
+                ],
+            ),
+            "get",
+        );
+        assert_eq!(replicas, "5");
+
+        // Removing the sidecar from kubectl's manifest removes it: kubectl owned it alone.
+        let file = write(
+            dir.path(),
+            "d.yaml",
+            &deployment(&name, "nginx:1.25", false).replace("  replicas: 2\n", ""),
+        );
+        ok(
+            kubectl(minor, kc, &cache, &["apply", "--server-side", "-f", &file]),
+            "re-apply without the sidecar",
+        );
+        let images = ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &[
+                    "get",
+                    "deployment",
+                    &name,
+                    "-o",
+                    "jsonpath={.spec.template.spec.containers[*].name} {.spec.replicas}",
+                ],
+            ),
+            "get",
+        );
+        assert_eq!(
+            images, "web 5",
+            "kubectl {minor}: the sidecar is gone, replicas stay with their owner"
+        );
+    }
+    server.stop();
+}
+
+#[test]
+fn generators_send_protobuf_bodies_that_the_server_decodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let server = ServerProcess::start(&dir.path().join("data"));
+    wait_ready(&server.kubeconfig, &cache);
+    let kc = &server.kubeconfig;
+    for minor in ["1.33", "1.32", "1.27"] {
+        let suffix = minor.replace('.', "-");
+        let ns = format!("gen-{suffix}");
+        ok(
+            kubectl(minor, kc, &cache, &["create", "namespace", &ns]),
+            "create namespace",
+        );
+        let cases: Vec<Vec<String>> = vec![
+            vec![
+                "configmap".into(),
+                "settings".into(),
+                "--from-literal=color=blue".into(),
+            ],
+            vec![
+                "secret".into(),
+                "generic".into(),
+                "token".into(),
+                "--from-literal=key=s3cr3t".into(),
+            ],
+            vec![
+                "deployment".into(),
+                "web".into(),
+                "--image=nginx:1.25".into(),
+                "--replicas=0".into(),
+            ],
+            vec![
+                "service".into(),
+                "clusterip".into(),
+                "web".into(),
+                "--tcp=80:8080".into(),
+            ],
+            vec!["job".into(), "once".into(), "--image=busybox".into()],
+            vec!["serviceaccount".into(), "robot".into()],
+        ];
+        for case in &cases {
+            let mut args = vec!["-n", &ns, "create"];
+            args.extend(case.iter().map(String::as_str));
+            ok(
+                kubectl(minor, kc, &cache, &args),
+                &format!("kubectl {minor} create {}", case[0]),
+            );
+        }
+        let got = ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &[
+                    "-n",
+                    &ns,
+                    "get",
+                    "configmap/settings",
+                    "deployment/web",
+                    "-o",
+                    "jsonpath={.items[0].data.color} {.items[1].spec.replicas} {.items[1].spec.template.spec.containers[0].image}",
+                ],
+            ),
+            "get",
+        );
+        assert_eq!(got, "blue 0 nginx:1.25", "kubectl {minor}");
+        let secret = ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &[
+                    "-n",
+                    &ns,
+                    "get",
+                    "secret",
+                    "token",
+                    "-o",
+                    "jsonpath={.data.key}",
+                ],
+            ),
+            "get secret",
+        );
+        assert_eq!(secret, "czNjcjN0", "base64 of s3cr3t");
+        let port = ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &[
+                    "-n",
+                    &ns,
+                    "get",
+                    "service",
+                    "web",
+                    "-o",
+                    "jsonpath={.spec.ports[0].port}:{.spec.ports[0].targetPort}",
+                ],
+            ),
+            "get service",
+        );
+        assert_eq!(port, "80:8080");
+    }
+    server.stop();
+}

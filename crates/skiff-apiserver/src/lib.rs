@@ -10,6 +10,7 @@ mod authn;
 mod cache;
 mod crds;
 mod discovery;
+mod fieldmanager;
 mod fields;
 mod metrics;
 mod objects;

@@ -140,35 +140,21 @@ pub(crate) async fn create(
     Ok(object)
 }
 
-/// `PUT` a whole object. With `metadata.resourceVersion` it is a compare-and-swap (a stale
-/// version is a 409 Conflict); without, the latest version is replaced. For kinds with a
-/// status subresource the stored `.status` is kept.
-pub(crate) async fn update(
-    store: &Store,
-    resource: &Resource,
-    namespace: Option<&str>,
-    name: &str,
-    object: Value,
-    dry_run: bool,
-) -> Result<Value, ApiError> {
-    let object = prepare_replacement(resource, namespace, name, object)?;
-    let expected = precondition(resource, name, &object)?;
-    let keep_status = crate::subresource::has_status(resource);
-    update_with(store, resource, namespace, name, expected, dry_run, |old| {
-        let mut new = object.clone();
-        if keep_status {
-            match old.get("status") {
-                Some(status) => new["status"] = status.clone(),
-                None => {
-                    if let Some(fields) = new.as_object_mut() {
-                        fields.remove("status");
-                    }
+/// What a `PUT` of `object` makes of the stored `old`: the object as sent, except that kinds
+/// with a status subresource keep the stored `.status`.
+pub(crate) fn replaced(resource: &Resource, old: &Value, object: &Value) -> Value {
+    let mut new = object.clone();
+    if crate::subresource::has_status(resource) {
+        match old.get("status") {
+            Some(status) => new["status"] = status.clone(),
+            None => {
+                if let Some(fields) = new.as_object_mut() {
+                    fields.remove("status");
                 }
             }
         }
-        Ok(new)
-    })
-    .await
+    }
+    new
 }
 
 /// A whole object sent to replace `name`: its type and scope checked, its name agreeing with

@@ -5,7 +5,7 @@
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, RawQuery, State};
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CONTENT_TYPE, USER_AGENT};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::{Extension, Json};
 use serde_json::Value;
@@ -18,6 +18,7 @@ use serde_json::json;
 use skiff_patch::PatchType;
 
 use crate::cache::Start;
+use crate::fieldmanager::{self, FieldManager};
 use crate::fields::FieldSelector;
 use crate::objects::ListOptions;
 use crate::openapi::SchemaStrategies;
@@ -402,16 +403,20 @@ fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
     let essence = content_type.split(';').next().unwrap_or_default().trim();
-    if essence != "application/json" {
-        return Err(ApiError::from_status_code(
+    match essence {
+        "application/json" => serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON in the request body: {e}"))),
+        "application/yaml" => fieldmanager::parse_config(&body),
+        _ if skiff_proto::is_protobuf(essence) => skiff_proto::decode(&body).map_err(|e| {
+            ApiError::bad_request(format!("invalid protobuf in the request body: {e}"))
+        }),
+        _ => Err(ApiError::from_status_code(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json (got {essence})"
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {essence})"
             ),
-        ));
+        )),
     }
-    serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON in the request body: {e}")))
 }
 
 /// `GET`: one object, a list, or a watch.
@@ -508,6 +513,15 @@ pub(crate) async fn post(
         return Ok((StatusCode::CREATED, Json(reply?)).into_response());
     }
     let warnings = params.check_fields(&state, resource, &object)?;
+    let schemas = state.schemas();
+    FieldManager::new(
+        &schemas,
+        resource,
+        None,
+        params.field_manager.as_deref(),
+        user_agent(&headers),
+    )
+    .track(None, &mut object);
     let created = objects::create(
         &state.store,
         resource,
@@ -517,6 +531,13 @@ pub(crate) async fn post(
     )
     .await?;
     Ok(with_warnings(StatusCode::CREATED, created, &warnings))
+}
+
+fn user_agent(headers: &HeaderMap) -> &str {
+    headers
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
 }
 
 /// What some kinds require of every written object: CustomResourceDefinitions are checked and
@@ -561,17 +582,31 @@ pub(crate) async fn put(
     let view = view(&target)?;
     let params = WriteParams::parse(&query)?;
     let body = json_body(&headers, body)?;
+    let schemas = state.schemas();
+    let manager = FieldManager::new(
+        &schemas,
+        resource,
+        view,
+        params.field_manager.as_deref(),
+        user_agent(&headers),
+    );
     let Some(view) = view else {
-        let mut body = body;
+        let mut body = objects::prepare_replacement(resource, target.namespace, name, body)?;
         check_kind_rules(&registry, resource, &mut body)?;
         let warnings = params.check_fields(&state, resource, &body)?;
-        let updated = objects::update(
+        let expected = objects::precondition(resource, name, &body)?;
+        let updated = objects::update_with(
             &state.store,
             resource,
             target.namespace,
             name,
-            body,
+            expected,
             params.dry_run,
+            |old| {
+                let mut new = objects::replaced(resource, old, &body);
+                manager.track(Some(old), &mut new);
+                Ok(new)
+            },
         )
         .await?;
         return Ok(with_warnings(StatusCode::OK, updated, &warnings));
@@ -589,7 +624,11 @@ pub(crate) async fn put(
         name,
         expected,
         params.dry_run,
-        |old| view.merge(resource, old, &body),
+        |old| {
+            let mut new = view.merge(resource, old, &body)?;
+            manager.track(Some(old), &mut new);
+            Ok(new)
+        },
     )
     .await?;
     Ok(Json(view.read(resource, &updated)).into_response())
@@ -621,6 +660,12 @@ pub(crate) async fn patch(
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
+    if content_type.split(';').next().unwrap_or_default().trim() == "application/apply-patch+yaml" {
+        return server_side_apply(
+            &state, &registry, resource, &target, view, &params, &headers, &body,
+        )
+        .await;
+    }
     let patch_type = PatchType::from_content_type(content_type).ok_or_else(|| {
         ApiError::from_status_code(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -636,6 +681,13 @@ pub(crate) async fn patch(
     };
     let strategies = SchemaStrategies(&schemas.catalog);
     let keep_status = view.is_none() && subresource::has_status(resource);
+    let manager = FieldManager::new(
+        &schemas,
+        resource,
+        view,
+        params.field_manager.as_deref(),
+        user_agent(&headers),
+    );
     let warnings = std::sync::Mutex::new(Vec::new());
     let updated = objects::update_with(
         &state.store,
@@ -673,11 +725,108 @@ pub(crate) async fn patch(
                 *warnings.lock().expect("not poisoned") =
                     params.check_fields(&state, resource, &new)?;
             }
+            manager.track(Some(old), &mut new);
             Ok(new)
         },
     )
     .await?;
     let warnings = warnings.into_inner().expect("not poisoned");
+    match view {
+        Some(view) => Ok(Json(view.read(resource, &updated)).into_response()),
+        None => Ok(with_warnings(StatusCode::OK, updated, &warnings)),
+    }
+}
+
+/// Server-side apply: the body is the manager's whole intent (YAML). The object is created
+/// if absent; otherwise merged with the fields other managers own, conflicts refused with a
+/// 409 unless `force=true`.
+#[allow(clippy::too_many_arguments)]
+async fn server_side_apply(
+    state: &AppState,
+    registry: &Registry,
+    resource: &Resource,
+    target: &Target<'_>,
+    view: Option<View>,
+    params: &WriteParams,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let name = target.name.ok_or_else(ApiError::not_found_path)?;
+    let Some(manager_name) = params.field_manager.as_deref().filter(|m| !m.is_empty()) else {
+        return Err(ApiError::bad_request(
+            "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+        ));
+    };
+    let mut config = fieldmanager::parse_config(body)?;
+    objects::check_type(resource, &config)?;
+    match config["metadata"]["name"].as_str() {
+        Some(sent) if sent != name => {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({sent}) does not match the name on the URL ({name})"
+            )));
+        }
+        _ => config["metadata"]["name"] = json!(name),
+    }
+    if let Some(ns) = target.namespace {
+        config["metadata"]["namespace"] = json!(ns);
+    }
+    let schemas = state.schemas();
+    let manager = FieldManager::new(
+        &schemas,
+        resource,
+        view,
+        Some(manager_name),
+        user_agent(headers),
+    );
+    let warnings = params.check_fields(state, resource, &config)?;
+    let existing = match objects::get(&state.store, resource, target.namespace, name).await {
+        Ok(object) => Some(object),
+        Err(e) if e.code == StatusCode::NOT_FOUND => None,
+        Err(e) => return Err(e),
+    };
+    let Some(_) = existing else {
+        if view.is_some() {
+            return Err(ApiError::not_found(resource, name));
+        }
+        let mut object = manager.apply(resource, None, &config, params.force)?;
+        check_kind_rules(registry, resource, &mut object)?;
+        let created = objects::create(
+            &state.store,
+            resource,
+            target.namespace,
+            object,
+            params.dry_run,
+        )
+        .await?;
+        return Ok(with_warnings(StatusCode::CREATED, created, &warnings));
+    };
+    let precondition = objects::precondition(resource, name, &config)?;
+    let updated = objects::update_with(
+        &state.store,
+        resource,
+        target.namespace,
+        name,
+        precondition,
+        params.dry_run,
+        |old| {
+            let live = match view {
+                Some(view) => view.read(resource, old),
+                None => old.clone(),
+            };
+            let applied = manager.apply(resource, Some(&live), &config, params.force)?;
+            let mut new = match view {
+                Some(view) => view.merge(resource, old, &applied)?,
+                None => objects::replaced(resource, old, &applied),
+            };
+            if view.is_some() {
+                new["metadata"]["managedFields"] = applied["metadata"]["managedFields"].clone();
+            } else {
+                check_kind_rules(registry, resource, &mut new)?;
+            }
+            Ok(new)
+        },
+    )
+    .await?;
     match view {
         Some(view) => Ok(Json(view.read(resource, &updated)).into_response()),
         None => Ok(with_warnings(StatusCode::OK, updated, &warnings)),
