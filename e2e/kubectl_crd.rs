@@ -7,9 +7,7 @@ mod support;
 
 use std::path::Path;
 
-use support::{Output, ServerProcess, kubectl, wait_ready};
-
-const MINORS: &[&str] = &["1.33", "1.32"];
+use support::{KUBECTL_MINORS, Output, ServerProcess, kubectl, wait_ready};
 
 const CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
@@ -72,7 +70,7 @@ fn custom_resource_definition_round_trip() {
     let server = ServerProcess::start(&dir.path().join("data"));
     wait_ready(&server.kubeconfig, &cache);
     let kc = &server.kubeconfig;
-    for minor in MINORS {
+    for minor in KUBECTL_MINORS {
         let crd = write(dir.path(), "crd.yaml", CRD);
         ok(
             kubectl(minor, kc, &cache, &["apply", "-f", &crd]),

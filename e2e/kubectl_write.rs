@@ -7,10 +7,7 @@ mod support;
 
 use std::path::Path;
 
-use support::{Output, ServerProcess, kubectl, wait_ready};
-
-/// Minors whose create/apply validate with OpenAPI v3 (1.27 reads v2 in protobuf).
-const MINORS: &[&str] = &["1.33", "1.32"];
+use support::{KUBECTL_MINORS, Output, ServerProcess, kubectl, wait_ready};
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
@@ -41,7 +38,7 @@ fn apply_creates_changes_and_removes_list_items_with_strategic_merge_patch() {
     let server = ServerProcess::start(&dir.path().join("data"));
     wait_ready(&server.kubeconfig, &cache);
     let kc = &server.kubeconfig;
-    for minor in MINORS {
+    for minor in KUBECTL_MINORS {
         let name = format!("web-{}", minor.replace('.', "-"));
         let file = write(dir.path(), "d.yaml", &deployment(&name, "nginx:1.25", true));
         let created = ok(kubectl(minor, kc, &cache, &["apply", "-f", &file]), "apply");
@@ -86,7 +83,7 @@ fn create_with_an_unknown_field_is_refused_by_strict_server_side_validation() {
     let cache = dir.path().join("cache");
     let server = ServerProcess::start(&dir.path().join("data"));
     wait_ready(&server.kubeconfig, &cache);
-    for minor in MINORS {
+    for minor in KUBECTL_MINORS {
         let file = write(
             dir.path(),
             "bad.yaml",
@@ -118,7 +115,7 @@ fn patch_of_every_type_and_label_annotate() {
     let server = ServerProcess::start(&dir.path().join("data"));
     wait_ready(&server.kubeconfig, &cache);
     let kc = &server.kubeconfig;
-    for minor in MINORS {
+    for minor in KUBECTL_MINORS {
         let name = format!("patched-{}", minor.replace('.', "-"));
         let file = write(dir.path(), "d.yaml", &deployment(&name, "nginx:1.25", true));
         ok(
@@ -243,7 +240,7 @@ fn diff_shows_changes_without_persisting_them_and_edit_saves_them() {
     let server = ServerProcess::start(&dir.path().join("data"));
     wait_ready(&server.kubeconfig, &cache);
     let kc = &server.kubeconfig;
-    for minor in MINORS {
+    for minor in KUBECTL_MINORS {
         let name = format!("edited-{}", minor.replace('.', "-"));
         let file = write(
             dir.path(),
@@ -329,7 +326,7 @@ fn explain_prints_the_real_documentation() {
     let cache = dir.path().join("cache");
     let server = ServerProcess::start(&dir.path().join("data"));
     wait_ready(&server.kubeconfig, &cache);
-    for minor in MINORS {
+    for minor in KUBECTL_MINORS {
         let out = ok(
             kubectl(
                 minor,
@@ -373,7 +370,7 @@ fn get_prints_kube_apiserver_columns() {
         kubectl("1.33", kc, &cache, &["create", "-f", &file]),
         "create",
     );
-    for minor in ["1.33", "1.32", "1.27"] {
+    for minor in KUBECTL_MINORS {
         let table = ok(kubectl(minor, kc, &cache, &["get", "deployments"]), "get");
         let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
         assert_eq!(
@@ -453,7 +450,7 @@ fn scale_reads_and_writes_the_scale_subresource() {
         kubectl("1.33", kc, &cache, &["create", "-f", &file]),
         "create",
     );
-    for minor in ["1.33", "1.32", "1.27"] {
+    for minor in KUBECTL_MINORS {
         ok(
             kubectl(
                 minor,
@@ -545,7 +542,7 @@ fn apply_server_side_reports_conflicts_and_force_takes_ownership() {
     let server = ServerProcess::start(&dir.path().join("data"));
     wait_ready(&server.kubeconfig, &cache);
     let kc = &server.kubeconfig;
-    for minor in MINORS {
+    for minor in KUBECTL_MINORS {
         let name = format!("ssa-{}", minor.replace('.', "-"));
         let file = write(dir.path(), "d.yaml", &deployment(&name, "nginx:1.25", true));
         let applied = ok(
@@ -667,7 +664,7 @@ fn generators_send_protobuf_bodies_that_the_server_decodes() {
     let server = ServerProcess::start(&dir.path().join("data"));
     wait_ready(&server.kubeconfig, &cache);
     let kc = &server.kubeconfig;
-    for minor in ["1.33", "1.32", "1.27"] {
+    for minor in KUBECTL_MINORS {
         let suffix = minor.replace('.', "-");
         let ns = format!("gen-{suffix}");
         ok(

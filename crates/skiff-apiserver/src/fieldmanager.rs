@@ -30,7 +30,10 @@ impl<'s> FieldManager<'s> {
         FieldManager {
             manager: match manager.filter(|m| !m.is_empty()) {
                 Some(name) => name.to_owned(),
-                None => skiff_apply::default_manager(user_agent),
+                None => match skiff_apply::default_manager(user_agent) {
+                    agent if agent.is_empty() => "unknown".to_owned(),
+                    agent => agent,
+                },
             },
             now: crate::objects::now_rfc3339(),
             definition: schemas.catalog.definition_for(

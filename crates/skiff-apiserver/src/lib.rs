@@ -6,6 +6,7 @@
 //! driven without sockets in tests. The REST API for Kubernetes kinds (discovery, OpenAPI,
 //! verbs, watch) is being built on top of this; see ARCHITECTURE.md.
 
+mod allocator;
 mod authn;
 mod cache;
 mod crds;

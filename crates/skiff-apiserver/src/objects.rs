@@ -116,25 +116,44 @@ pub(crate) async fn create(
     ] {
         metadata.remove(server_owned);
     }
+    skiff_defaults::apply(resource.group, resource.version, resource.kind, &mut object);
+    skiff_defaults::prepare_create(resource.group, resource.version, resource.kind, &mut object);
     if let Some(ns) = namespace {
         let (_, found) = store
             .get(&namespace_key(ns), ReadAt::Latest)
             .await
             .map_err(store_error)?;
-        if found.is_none() {
+        let Some(found) = found else {
             return Err(ApiError::not_found_namespace(ns));
+        };
+        if decode(&found)?["metadata"]["deletionTimestamp"].is_string() {
+            return Err(ApiError::forbidden(format!(
+                "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                resource.plural
+            )));
         }
     }
     let key = key(resource, namespace, &name);
     if dry_run {
         return Ok(object);
     }
+    let is_service = resource.group.is_empty() && resource.plural == "services";
+    let allocated = if is_service {
+        crate::allocator::allocate(store, resource, &mut object, &key).await?
+    } else {
+        Vec::new()
+    };
     let revision = match store.create(&key, object.to_string()).await {
         Ok(revision) => revision,
-        Err(StoreError::AlreadyExists { .. }) => {
-            return Err(ApiError::already_exists(resource, &name));
+        Err(err) => {
+            if !allocated.is_empty() {
+                crate::allocator::release(store, &object).await;
+            }
+            return Err(match err {
+                StoreError::AlreadyExists { .. } => ApiError::already_exists(resource, &name),
+                other => store_error(other),
+            });
         }
-        Err(other) => return Err(store_error(other)),
     };
     object["metadata"]["resourceVersion"] = json!(revision.to_string());
     Ok(object)
@@ -155,6 +174,33 @@ pub(crate) fn replaced(resource: &Resource, old: &Value, object: &Value) -> Valu
         }
     }
     new
+}
+
+/// A Service keeps its cluster IP: an update that leaves it out keeps the allocated one, one
+/// that changes it is refused (the field is immutable).
+fn keep_allocations(
+    resource: &Resource,
+    name: &str,
+    old: &Value,
+    new: &mut Value,
+) -> Result<(), ApiError> {
+    let before = old["spec"]["clusterIP"].clone();
+    match new["spec"]["clusterIP"].as_str() {
+        None | Some("") => {
+            if !before.is_null() {
+                new["spec"]["clusterIP"] = before;
+                new["spec"]["clusterIPs"] = old["spec"]["clusterIPs"].clone();
+            }
+            Ok(())
+        }
+        Some(ip) if before.as_str().is_some_and(|b| b != ip) => Err(ApiError::invalid(
+            resource,
+            name,
+            "spec.clusterIPs[0]",
+            &format!("Invalid value: []string{{{ip:?}}}: may not change once set"),
+        )),
+        Some(_) => Ok(()),
+    }
 }
 
 /// A whole object sent to replace `name`: its type and scope checked, its name agreeing with
@@ -231,6 +277,10 @@ pub(crate) async fn update_with(
         let old = decode(&current)?;
         let mut new = build(&old)?;
         check_type(resource, &new)?;
+        skiff_defaults::apply(resource.group, resource.version, resource.kind, &mut new);
+        if resource.group.is_empty() && resource.plural == "services" {
+            keep_allocations(resource, name, &old, &mut new)?;
+        }
         if !new["metadata"].is_object() {
             return Err(ApiError::bad_request("metadata must be an object"));
         }
@@ -389,7 +439,12 @@ pub(crate) async fn delete(
                 return Ok(object);
             }
             match store.delete(&key, Some(current.mod_revision)).await {
-                Ok(_) => return Ok(object),
+                Ok(_) => {
+                    if resource.group.is_empty() && resource.plural == "services" {
+                        crate::allocator::release(store, &object).await;
+                    }
+                    return Ok(object);
+                }
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(StoreError::NotFound { .. }) => {
                     return Err(ApiError::not_found(resource, name));

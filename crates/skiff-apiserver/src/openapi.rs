@@ -146,25 +146,49 @@ pub(crate) async fn v3_group_version(
     }
 }
 
-/// `GET /openapi/v2`, as JSON. Clients asking only for the protobuf encoding get a 406 and
-/// fall back (kubectl uses v3 when the server has it).
+/// kubectl 1.27 and older read `/openapi/v2` in gnostic's protobuf encoding, asking for it
+/// with `@`; Go's MIME parser cannot read an `@` back, so the reply names it with a dot, as
+/// kube-apiserver does.
+const V2_PROTOBUF_ACCEPTED: &[&str] = &[
+    "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+    "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+];
+const V2_PROTOBUF_CONTENT_TYPE: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
+/// `GET /openapi/v2`, in protobuf or JSON as the client's Accept header prefers.
 pub(crate) async fn v2(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let accept = headers
         .get(ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("*/*");
-    let json_ok = accept.split(',').any(|media| {
+    let mut wants_protobuf = false;
+    let mut wants_json = false;
+    for media in accept.split(',') {
         let essence = media.split(';').next().unwrap_or_default().trim();
-        matches!(essence, "application/json" | "*/*" | "application/*" | "")
-    });
-    if !json_ok {
+        if V2_PROTOBUF_ACCEPTED.contains(&essence) {
+            wants_protobuf = !wants_json;
+        } else if matches!(essence, "application/json" | "*/*" | "application/*" | "") {
+            wants_json = !wants_protobuf;
+        }
+    }
+    let documents = state.schemas().documents().await;
+    if wants_protobuf {
+        return (
+            [
+                (CONTENT_TYPE, V2_PROTOBUF_CONTENT_TYPE),
+                (CACHE_CONTROL, "no-cache, private"),
+            ],
+            documents.v2_protobuf().to_vec(),
+        )
+            .into_response();
+    }
+    if !wants_json {
         return ApiError::from_status_code(
             StatusCode::NOT_ACCEPTABLE,
-            "only application/json is served for /openapi/v2".to_owned(),
+            "only application/json and application/com.github.proto-openapi.spec.v2.v1.0+protobuf are served for /openapi/v2".to_owned(),
         )
         .into_response();
     }
-    let documents = state.schemas().documents().await;
     json_reply(documents.v2().to_vec(), "no-cache, private")
 }
 

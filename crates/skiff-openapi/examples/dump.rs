@@ -1,6 +1,7 @@
 //! Writes every builtin document to a directory, laid out like the URL space
-//! (`<dir>/openapi/v3`, `<dir>/openapi/v3/api/v1`, `<dir>/openapi/v2`), for inspection or a
-//! static server: `cargo run -p skiff-openapi --example dump -- /tmp/openapi`.
+//! (`<dir>/openapi/v3`, `<dir>/openapi/v3/api/v1`, `<dir>/openapi/v2.json` and its protobuf
+//! encoding `<dir>/openapi/v2.pb`), for inspection or a static server:
+//! `cargo run -p skiff-openapi --example dump -- /tmp/openapi`.
 
 use std::path::PathBuf;
 
@@ -28,6 +29,7 @@ fn main() -> std::io::Result<()> {
         std::fs::write(path, bytes)?;
     }
     std::fs::write(dir.join("openapi/v2.json"), docs.v2())?;
+    std::fs::write(dir.join("openapi/v2.pb"), docs.v2_protobuf())?;
     eprintln!("wrote {}", dir.display());
     Ok(())
 }

@@ -16,6 +16,7 @@ use crate::catalog::{Catalog, REF_PREFIX};
 use crate::paths::{
     Body, COMMON_DEFS, Op, PATCH, PATCH_TYPES, PRETTY, Param, PathItem, kind_paths,
 };
+use crate::v2proto::Conv;
 
 /// The Kubernetes version the documents advertise in `info.version`.
 const INFO_VERSION: &str = "v1.33.0";
@@ -62,6 +63,7 @@ pub struct Documents {
     index: Vec<u8>,
     group_versions: BTreeMap<String, Doc>,
     v2: Doc,
+    v2_protobuf: Vec<u8>,
 }
 
 /// The index key of a group-version: `api/v1` or `apis/<group>/<version>`.
@@ -121,11 +123,12 @@ impl Documents {
         }
         let index = serde_json::to_vec(&json!({ "paths": index })).unwrap_or_default();
 
-        let v2 = Doc::new(render_v2(catalog, &all_paths, &catalog.closure(all_roots)));
+        let (v2, v2_protobuf) = render_v2(catalog, &all_paths, &catalog.closure(all_roots));
         Documents {
             index,
             group_versions,
-            v2,
+            v2: Doc::new(v2),
+            v2_protobuf,
         }
     }
 
@@ -152,9 +155,19 @@ impl Documents {
         &self.v2.bytes
     }
 
-    /// The hash of the v2 document, usable as an ETag.
+    /// The hash of the v2 document, usable as an ETag (of the JSON and the protobuf
+    /// encoding alike: they are the same document, and responses vary by `Accept`).
     pub fn v2_hash(&self) -> &str {
         &self.v2.hash
+    }
+
+    /// The same swagger 2.0 document as [`Documents::v2`], encoded as gnostic's
+    /// `openapi.v2.Document` protobuf message: what kube-apiserver serves at `/openapi/v2`
+    /// for `Accept: application/com.github.proto-openapi.spec.v2@v1.0+protobuf` (kubectl
+    /// reads it to find the `fieldValidation` parameter and for client-side validation). See
+    /// [`crate::v2proto`].
+    pub fn v2_protobuf(&self) -> &[u8] {
+        &self.v2_protobuf
     }
 }
 
@@ -424,7 +437,12 @@ fn render_v2_op(catalog: &Catalog, op: &Op) -> Value {
     Value::Object(o)
 }
 
-fn render_v2(catalog: &Catalog, items: &[PathItem], schemas: &BTreeSet<&str>) -> Vec<u8> {
+/// Renders the v2 document as JSON and, from the same values, as protobuf.
+fn render_v2(
+    catalog: &Catalog,
+    items: &[PathItem],
+    schemas: &BTreeSet<&str>,
+) -> (Vec<u8>, Vec<u8>) {
     let mut paths = Map::new();
     for item in items {
         let mut p = Map::new();
@@ -452,13 +470,13 @@ fn render_v2(catalog: &Catalog, items: &[PathItem], schemas: &BTreeSet<&str>) ->
         },
         "swagger": "2.0",
     });
-    let head = serde_json::to_vec(&head).unwrap_or_default();
+    let head_bytes = serde_json::to_vec(&head).unwrap_or_default();
     // Definitions are spliced in as text: serialized canonically, with the reference prefix
     // rewritten. `"$ref":"` can only occur as a key and its value: quotes inside JSON strings
     // are escaped.
     let canonical_ref = format!("\"$ref\":\"{REF_PREFIX}");
     let v2_ref = format!("\"$ref\":\"{V2_PREFIX}");
-    let mut out = Vec::with_capacity(head.len() + (4 << 20));
+    let mut out = Vec::with_capacity(head_bytes.len() + (4 << 20));
     out.extend_from_slice(b"{\"definitions\":{");
     let mut first = true;
     for name in schemas {
@@ -476,6 +494,18 @@ fn render_v2(catalog: &Catalog, items: &[PathItem], schemas: &BTreeSet<&str>) ->
     }
     out.extend_from_slice(b"},");
     // `head` is a JSON object: splice its members after the definitions.
-    out.extend_from_slice(head.get(1..).unwrap_or_default());
-    out
+    out.extend_from_slice(head_bytes.get(1..).unwrap_or_default());
+
+    let conv = Conv {
+        ref_from: REF_PREFIX,
+        ref_to: V2_PREFIX,
+    };
+    let definitions = schemas
+        .iter()
+        .filter_map(|name| catalog.defs.get(*name).map(|def| (*name, def)));
+    let proto = head
+        .as_object()
+        .map(|head| conv.document(head, Some(definitions)))
+        .unwrap_or_default();
+    (out, proto)
 }

@@ -8,12 +8,14 @@
 //! of the served [`Kind`]s (carrying `x-kubernetes-group-version-kind`,
 //! `x-kubernetes-action` and the `fieldValidation` parameter kubectl looks for) and the
 //! schemas they reach, with descriptions, `x-kubernetes-group-version-kind` on kinds and the
-//! patch-strategy / list-type extensions on properties.
+//! patch-strategy / list-type extensions on properties. The v2 document also comes in the
+//! protobuf encoding kubectl asks for ([`Documents::v2_protobuf`], messages in [`v2proto`]).
 
 mod builtin;
 mod catalog;
 mod documents;
 mod paths;
+pub mod v2proto;
 mod validate;
 
 pub use catalog::{Catalog, PatchMeta};

@@ -488,3 +488,267 @@ fn build_is_fast_and_deterministic() {
         docs.v2().len(),
     );
 }
+
+// ---- /openapi/v2 as protobuf ----
+
+mod v2_protobuf {
+    use prost::Message;
+    use skiff_openapi::v2proto::{
+        Document, NamedAny, Operation, Schema, non_body_parameter, parameter, parameters_item,
+        response_value, schema_item,
+    };
+
+    use super::build;
+
+    /// The `key: value` lines of a flat YAML mapping, or of the single mapping in a
+    /// one-element sequence (`- group: apps\n  kind: ..`).
+    fn yaml_map(text: &str) -> Vec<(String, String)> {
+        text.lines()
+            .map(|l| l.trim_start_matches("- ").trim())
+            .filter_map(|l| l.split_once(": "))
+            .map(|(k, v)| (k.to_owned(), v.trim_matches('"').to_owned()))
+            .collect()
+    }
+
+    fn extension<'a>(exts: &'a [NamedAny], name: &str) -> Option<&'a str> {
+        exts.iter()
+            .find(|e| e.name == name)
+            .and_then(|e| e.value.as_ref())
+            .map(|v| v.yaml.as_str())
+    }
+
+    fn gvk(group: &str, version: &str, kind: &str) -> Vec<(String, String)> {
+        vec![
+            ("group".into(), group.into()),
+            ("kind".into(), kind.into()),
+            ("version".into(), version.into()),
+        ]
+    }
+
+    fn definition<'a>(doc: &'a Document, name: &str) -> &'a Schema {
+        doc.definitions
+            .as_ref()
+            .and_then(|d| d.additional_properties.iter().find(|n| n.name == name))
+            .and_then(|n| n.value.as_ref())
+            .unwrap_or_else(|| panic!("definition {name}"))
+    }
+
+    fn property<'a>(schema: &'a Schema, name: &str) -> &'a Schema {
+        schema
+            .properties
+            .as_ref()
+            .and_then(|p| p.additional_properties.iter().find(|n| n.name == name))
+            .and_then(|n| n.value.as_ref())
+            .unwrap_or_else(|| panic!("property {name}"))
+    }
+
+    /// The names of an operation's query parameters.
+    fn query_params(op: &Operation) -> Vec<&str> {
+        op.parameters
+            .iter()
+            .filter_map(|p| match &p.oneof {
+                Some(parameters_item::Oneof::Parameter(p)) => match &p.oneof {
+                    Some(parameter::Oneof::NonBodyParameter(n)) => match &n.oneof {
+                        Some(non_body_parameter::Oneof::QueryParameterSubSchema(q)) => {
+                            Some(q.name.as_str())
+                        }
+                        _ => None,
+                    },
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// kubectl's `supportsQueryParam` (cli-runtime `query_param_verifier.go`): the first path
+    /// whose `patch` carries the kind's `x-kubernetes-group-version-kind` decides.
+    fn supports_query_param(doc: &Document, gvk: &[(String, String)], param: &str) -> bool {
+        for path in &doc.paths.as_ref().expect("paths").path {
+            let Some(patch) = path.value.as_ref().and_then(|p| p.patch.as_ref()) else {
+                continue;
+            };
+            let ext = extension(&patch.vendor_extension, "x-kubernetes-group-version-kind");
+            if ext.map(yaml_map).as_deref() != Some(gvk) {
+                continue;
+            }
+            return query_params(patch).contains(&param);
+        }
+        panic!("no patch path for {gvk:?}");
+    }
+
+    #[test]
+    fn decodes_with_what_kubectl_reads() {
+        let (catalog, docs) = build();
+        let bytes = docs.v2_protobuf();
+        let doc = Document::decode(bytes).expect("decodes");
+        assert_eq!(doc.swagger, "2.0");
+        assert_eq!(doc.info.as_ref().unwrap().title, "Kubernetes");
+
+        // The same document as the JSON one.
+        assert_eq!(
+            skiff_openapi::v2proto::from_json(docs.v2()).expect("JSON"),
+            bytes
+        );
+
+        let deployment = definition(&doc, "io.k8s.api.apps.v1.Deployment");
+        assert!(deployment.description.starts_with("Deployment enables"));
+        assert_eq!(deployment.r#type.as_ref().unwrap().value, ["object"]);
+        let spec = property(deployment, "spec");
+        assert_eq!(spec.xref, "#/definitions/io.k8s.api.apps.v1.DeploymentSpec");
+        assert_eq!(
+            extension(
+                &deployment.vendor_extension,
+                "x-kubernetes-group-version-kind"
+            ),
+            Some("- group: apps\n  kind: Deployment\n  version: v1\n")
+        );
+        let pod = definition(&doc, "io.k8s.api.core.v1.Pod");
+        let pod_gvk = extension(&pod.vendor_extension, "x-kubernetes-group-version-kind");
+        assert_eq!(pod_gvk.map(yaml_map), Some(gvk("", "v1", "Pod")));
+        let spec = definition(&doc, "io.k8s.api.apps.v1.DeploymentSpec");
+        assert!(spec.required.contains(&"selector".to_owned()));
+        let replicas = property(spec, "replicas");
+        assert_eq!(
+            (
+                replicas.r#type.as_ref().unwrap().value.as_slice(),
+                replicas.format.as_str()
+            ),
+            (&["integer".to_owned()][..], "int32")
+        );
+
+        let pod_spec = definition(&doc, "io.k8s.api.core.v1.PodSpec");
+        let containers = property(pod_spec, "containers");
+        assert_eq!(containers.r#type.as_ref().unwrap().value, ["array"]);
+        let items = &containers.items.as_ref().unwrap().schema;
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].xref, "#/definitions/io.k8s.api.core.v1.Container");
+        let ext = |name| extension(&containers.vendor_extension, name);
+        assert_eq!(ext("x-kubernetes-patch-merge-key"), Some("name\n"));
+        assert_eq!(ext("x-kubernetes-patch-strategy"), Some("merge\n"));
+        assert_eq!(ext("x-kubernetes-list-type"), Some("map\n"));
+        assert_eq!(ext("x-kubernetes-list-map-keys"), Some("- name\n"));
+        let labels = property(
+            definition(&doc, "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
+            "labels",
+        );
+        let additional = labels.additional_properties.as_ref().unwrap();
+        assert!(matches!(
+            &additional.oneof,
+            Some(skiff_openapi::v2proto::additional_properties_item::Oneof::Schema(s))
+                if s.r#type.as_ref().unwrap().value == ["string"]
+        ));
+
+        // The patch operation kubectl looks for before create/apply.
+        let paths = &doc.paths.as_ref().unwrap().path;
+        let item = paths
+            .iter()
+            .find(|p| p.name == "/apis/apps/v1/namespaces/{namespace}/deployments/{name}")
+            .and_then(|p| p.value.as_ref())
+            .expect("deployment path");
+        let patch = item.patch.as_ref().expect("patch");
+        assert_eq!(patch.operation_id, "patchAppsV1NamespacedDeployment");
+        assert!(query_params(patch).contains(&"fieldValidation"));
+        assert_eq!(
+            extension(&patch.vendor_extension, "x-kubernetes-group-version-kind").map(yaml_map),
+            Some(gvk("apps", "v1", "Deployment"))
+        );
+        assert_eq!(
+            extension(&patch.vendor_extension, "x-kubernetes-action"),
+            Some("patch\n")
+        );
+        assert!(patch.parameters.iter().any(|p| matches!(
+            &p.oneof,
+            Some(parameters_item::Oneof::Parameter(p))
+                if matches!(&p.oneof, Some(parameter::Oneof::BodyParameter(b)) if b.schema.is_some())
+        )));
+        let ok = patch
+            .responses
+            .as_ref()
+            .and_then(|r| r.response_code.iter().find(|c| c.name == "200"))
+            .and_then(|c| c.value.as_ref())
+            .expect("200");
+        let Some(response_value::Oneof::Response(ok)) = &ok.oneof else {
+            panic!("200 is a response");
+        };
+        let Some(schema_item::Oneof::Schema(s)) = ok.schema.as_ref().and_then(|s| s.oneof.as_ref())
+        else {
+            panic!("200 has a schema");
+        };
+        assert_eq!(s.xref, "#/definitions/io.k8s.api.apps.v1.Deployment");
+        assert_eq!(item.parameters.len(), 3, "name, namespace, pretty");
+
+        // Every patchable kind passes kubectl's fieldValidation check.
+        let mut checked = 0;
+        for kind in catalog.builtin_kinds() {
+            if kind.verbs.iter().any(|v| v == "patch") {
+                let gvk = gvk(&kind.group, &kind.version, &kind.kind);
+                assert!(
+                    supports_query_param(&doc, &gvk, "fieldValidation"),
+                    "{gvk:?}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 50, "{checked}");
+
+        eprintln!(
+            "v2: JSON {} bytes, protobuf {} bytes, {} definitions, {} paths",
+            docs.v2().len(),
+            bytes.len(),
+            doc.definitions
+                .as_ref()
+                .unwrap()
+                .additional_properties
+                .len(),
+            paths.len()
+        );
+    }
+
+    /// What kube-openapi's `proto.NewOpenAPIData` (kubectl's client-side validation and
+    /// `explain`) refuses: references outside `#/definitions/` or to missing definitions,
+    /// several types, arrays without exactly one item schema.
+    #[test]
+    fn definitions_parse_like_kube_openapi() {
+        fn check(s: &Schema, names: &std::collections::HashSet<&str>, at: &str) {
+            if !s.xref.is_empty() {
+                let name = s
+                    .xref
+                    .strip_prefix("#/definitions/")
+                    .unwrap_or_else(|| panic!("{at}: reference {}", s.xref));
+                assert!(names.contains(name), "{at}: dangling {}", s.xref);
+                return;
+            }
+            let types = s.r#type.as_ref().map_or(&[][..], |t| t.value.as_slice());
+            assert!(types.len() <= 1, "{at}: types {types:?}");
+            if types == ["array"] {
+                let items = s.items.as_ref().map_or(0, |i| i.schema.len());
+                assert_eq!(items, 1, "{at}: array items");
+            }
+            for item in s.items.iter().flat_map(|i| &i.schema) {
+                check(item, names, &format!("{at}[]"));
+            }
+            for p in s.properties.iter().flat_map(|p| &p.additional_properties) {
+                check(
+                    p.value.as_ref().unwrap(),
+                    names,
+                    &format!("{at}.{}", p.name),
+                );
+            }
+            if let Some(skiff_openapi::v2proto::additional_properties_item::Oneof::Schema(a)) = s
+                .additional_properties
+                .as_ref()
+                .and_then(|a| a.oneof.as_ref())
+            {
+                check(a, names, &format!("{at}{{}}"));
+            }
+        }
+        let (_, docs) = build();
+        let doc = Document::decode(docs.v2_protobuf()).expect("decodes");
+        let defs = &doc.definitions.as_ref().unwrap().additional_properties;
+        let names = defs.iter().map(|n| n.name.as_str()).collect();
+        for def in defs {
+            check(def.value.as_ref().unwrap(), &names, &def.name);
+        }
+    }
+}
