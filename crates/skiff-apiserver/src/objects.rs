@@ -312,10 +312,15 @@ pub(crate) async fn update_with(
             };
             new["metadata"]["generation"] = json!(bumped);
         }
+        // Gone once marked, without finalizers and past its grace period (a pod still
+        // stopping keeps its grace period until its kubelet deletes it).
         let finalized = new["metadata"]["deletionTimestamp"].is_string()
             && new["metadata"]["finalizers"]
                 .as_array()
                 .is_none_or(|f| f.is_empty())
+            && new["metadata"]["deletionGracePeriodSeconds"]
+                .as_i64()
+                .is_none_or(|g| g == 0)
             && !(resource.group.is_empty() && resource.plural == "namespaces");
         if dry_run {
             // Nothing is written: the object keeps the version it has.
@@ -408,17 +413,37 @@ pub(crate) fn check_type(resource: &Resource, object: &Value) -> Result<(), ApiE
     Ok(())
 }
 
-/// `DELETE` an object. Objects with finalizers (and namespaces, which the namespace
-/// controller finalizes) are only marked with a `deletionTimestamp`; others go at once.
-/// Returns the object as it was deleted or marked.
+/// How a `DELETE` asks for its object to go (`metav1.DeleteOptions` and the query).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct DeleteOptions {
+    pub dry_run: bool,
+    /// `gracePeriodSeconds`: how long a pod's containers get to stop (0: now).
+    pub grace_period: Option<i64>,
+    /// `preconditions.uid` and `preconditions.resourceVersion`.
+    pub uid: Option<String>,
+    pub resource_version: Option<String>,
+    /// `propagationPolicy`: `Orphan`, `Background` or `Foreground`.
+    pub propagation: Option<String>,
+}
+
+/// Finalizers the garbage collector acts on for the non-default propagation policies.
+const ORPHAN_FINALIZER: &str = "orphan";
+const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
+
+/// `DELETE` an object. It goes at once unless something must happen first: finalizers
+/// (including those a propagation policy adds) and namespaces (the namespace controller
+/// empties them) only get a `deletionTimestamp`; a pod bound to a node is deleted gracefully
+/// (its kubelet stops it within the grace period, then deletes it with grace 0). Returns the
+/// object as it was deleted or marked.
 pub(crate) async fn delete(
     store: &Store,
     resource: &Resource,
     namespace: Option<&str>,
     name: &str,
-    dry_run: bool,
+    options: &DeleteOptions,
 ) -> Result<Value, ApiError> {
     let is_namespace = resource.group.is_empty() && resource.plural == "namespaces";
+    let is_pod = resource.group.is_empty() && resource.plural == "pods";
     if is_namespace && UNDELETABLE_NAMESPACES.contains(&name) {
         return Err(ApiError::forbidden(format!(
             "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
@@ -431,11 +456,31 @@ pub(crate) async fn delete(
             return Err(ApiError::not_found(resource, name));
         };
         let mut object = decode(&current)?;
-        let has_finalizers = object["metadata"]["finalizers"]
+        check_preconditions(resource, name, &object, options)?;
+        let mut finalizers: Vec<Value> = object["metadata"]["finalizers"]
             .as_array()
-            .is_some_and(|f| !f.is_empty());
-        if !(is_namespace || has_finalizers) {
-            if dry_run {
+            .cloned()
+            .unwrap_or_default();
+        let policy_finalizer = match options.propagation.as_deref() {
+            Some("Orphan") => Some(ORPHAN_FINALIZER),
+            Some("Foreground") => Some(FOREGROUND_FINALIZER),
+            _ => None,
+        };
+        let already_marked = object["metadata"]["deletionTimestamp"].is_string();
+        if let Some(finalizer) = policy_finalizer
+            && !already_marked
+            && !finalizers.iter().any(|f| f == finalizer)
+        {
+            finalizers.push(json!(finalizer));
+        }
+        let grace = if is_pod {
+            pod_grace_period(&object, options.grace_period)
+        } else {
+            0
+        };
+        let immediate = !is_namespace && finalizers.is_empty() && grace == 0;
+        if immediate {
+            if options.dry_run {
                 return Ok(object);
             }
             match store.delete(&key, Some(current.mod_revision)).await {
@@ -452,15 +497,24 @@ pub(crate) async fn delete(
                 Err(other) => return Err(store_error(other)),
             }
         }
-        if object["metadata"]["deletionTimestamp"].is_string() {
-            return Ok(object);
+        if already_marked {
+            // Only a shorter grace period changes anything now.
+            let current_grace = object["metadata"]["deletionGracePeriodSeconds"]
+                .as_i64()
+                .unwrap_or(0);
+            if !is_pod || grace >= current_grace {
+                return Ok(object);
+            }
         }
-        object["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
-        object["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+        object["metadata"]["deletionTimestamp"] = json!(rfc3339_after(grace));
+        object["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
+        if !finalizers.is_empty() {
+            object["metadata"]["finalizers"] = json!(finalizers);
+        }
         if is_namespace {
             object["status"]["phase"] = json!("Terminating");
         }
-        if dry_run {
+        if options.dry_run {
             return Ok(object);
         }
         let mut stored = object.clone();
@@ -480,6 +534,61 @@ pub(crate) async fn delete(
             Err(other) => return Err(store_error(other)),
         }
     }
+}
+
+/// A pod's grace period: none for pods no kubelet runs (unbound, or finished), else the
+/// request's or the pod's `terminationGracePeriodSeconds` (30 by default).
+fn pod_grace_period(pod: &Value, requested: Option<i64>) -> i64 {
+    let bound = pod["spec"]["nodeName"]
+        .as_str()
+        .is_some_and(|n| !n.is_empty());
+    let finished = matches!(
+        pod["status"]["phase"].as_str(),
+        Some("Succeeded" | "Failed")
+    );
+    if !bound || finished {
+        return 0;
+    }
+    requested
+        .or_else(|| pod["spec"]["terminationGracePeriodSeconds"].as_i64())
+        .unwrap_or(30)
+        .max(0)
+}
+
+fn check_preconditions(
+    resource: &Resource,
+    name: &str,
+    object: &Value,
+    options: &DeleteOptions,
+) -> Result<(), ApiError> {
+    let failed = |what: &str, wanted: &str, actual: &Value| {
+        let mut error = ApiError::conflict(resource, name);
+        error.message = format!(
+            "Precondition failed: {what} in precondition: {wanted}, {what} in object meta: {}",
+            actual.as_str().unwrap_or_default()
+        );
+        error
+    };
+    if let Some(uid) = &options.uid
+        && object["metadata"]["uid"] != json!(uid)
+    {
+        return Err(failed("UID", uid, &object["metadata"]["uid"]));
+    }
+    if let Some(rv) = &options.resource_version
+        && object["metadata"]["resourceVersion"] != json!(rv)
+    {
+        return Err(failed(
+            "ResourceVersion",
+            rv,
+            &object["metadata"]["resourceVersion"],
+        ));
+    }
+    Ok(())
+}
+
+/// `seconds` from now in the RFC 3339 form Kubernetes timestamps use.
+fn rfc3339_after(seconds: i64) -> String {
+    format_rfc3339(time::OffsetDateTime::now_utc() + time::Duration::seconds(seconds))
 }
 
 /// The stored object with its `resourceVersion`.
@@ -757,7 +866,10 @@ pub(crate) fn new_uid() -> String {
 
 /// Now, in the RFC 3339 form with whole seconds that Kubernetes timestamps use.
 pub(crate) fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
+    format_rfc3339(time::OffsetDateTime::now_utc())
+}
+
+fn format_rfc3339(now: time::OffsetDateTime) -> String {
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
         now.year(),

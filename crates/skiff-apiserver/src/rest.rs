@@ -852,35 +852,82 @@ fn patch_error(error: skiff_patch::PatchError, resource: &Resource, name: &str) 
 }
 
 /// `DELETE` an object, or (`deletecollection`) every object of a collection that the
-/// selectors pick.
+/// selectors pick. Options come from a `DeleteOptions` body and the query.
 pub(crate) async fn delete(
     State(state): State<AppState>,
     uri: Uri,
     RawQuery(raw): RawQuery,
     query: Result<Query<ListQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let target = target(&uri)?;
-    let params = WriteParams::parse(&raw)?;
+    let options = delete_options(&raw, &headers, body)?;
+    let registry = state.registry();
     let Some(name) = target.name else {
         let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-        let registry = state.registry();
         let resource = resolve(&registry, &target, "deletecollection")?;
         return Ok(Json(
-            delete_collection(&state, resource, target.namespace, &query, params.dry_run).await?,
+            delete_collection(&state, resource, target.namespace, &query, &options).await?,
         ));
     };
-    let registry = state.registry();
     let resource = resolve(&registry, &target, "delete")?;
     Ok(Json(
-        objects::delete(
-            &state.store,
-            resource,
-            target.namespace,
-            name,
-            params.dry_run,
-        )
-        .await?,
+        objects::delete(&state.store, resource, target.namespace, name, &options).await?,
     ))
+}
+
+/// `DeleteOptions` from the body (JSON or protobuf; may be empty) and the query, which
+/// kubectl and client-go both use.
+fn delete_options(
+    raw: &Option<String>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<objects::DeleteOptions, ApiError> {
+    let params = WriteParams::parse(raw)?;
+    let mut options = objects::DeleteOptions {
+        dry_run: params.dry_run,
+        ..objects::DeleteOptions::default()
+    };
+    let bytes = body.as_ref().map(|b| !b.is_empty()).unwrap_or(false);
+    if bytes {
+        let body = json_body(headers, body)?;
+        let dry_run = &body["dryRun"];
+        if dry_run
+            .as_array()
+            .is_some_and(|v| v.iter().any(|d| d == "All"))
+        {
+            options.dry_run = true;
+        }
+        options.grace_period = body["gracePeriodSeconds"].as_i64();
+        options.uid = body["preconditions"]["uid"].as_str().map(str::to_owned);
+        options.resource_version = body["preconditions"]["resourceVersion"]
+            .as_str()
+            .map(str::to_owned);
+        options.propagation = body["propagationPolicy"].as_str().map(str::to_owned);
+        if body["orphanDependents"] == json!(true) && options.propagation.is_none() {
+            options.propagation = Some("Orphan".to_owned());
+        }
+    }
+    for (key, value) in url_pairs(raw.as_deref().unwrap_or_default()) {
+        match key.as_str() {
+            "gracePeriodSeconds" => {
+                options.grace_period = Some(value.parse().map_err(|_| {
+                    ApiError::bad_request(format!("invalid gracePeriodSeconds {value:?}"))
+                })?)
+            }
+            "propagationPolicy" => options.propagation = Some(value),
+            _ => {}
+        }
+    }
+    if let Some(policy) = &options.propagation
+        && !matches!(policy.as_str(), "Orphan" | "Background" | "Foreground")
+    {
+        return Err(ApiError::bad_request(format!(
+            "propagationPolicy must be one of Orphan, Background or Foreground, not {policy:?}"
+        )));
+    }
+    Ok(options)
 }
 
 /// Deletes what a list with the same query returns; returns the deleted objects as a list.
@@ -889,7 +936,7 @@ async fn delete_collection(
     resource: &Resource,
     namespace: Option<&str>,
     query: &ListQuery,
-    dry_run: bool,
+    options: &objects::DeleteOptions,
 ) -> Result<Value, ApiError> {
     let listed = list(state, resource, namespace, query).await?;
     let mut deleted = Vec::new();
@@ -898,7 +945,7 @@ async fn delete_collection(
             continue;
         };
         let namespace = item["metadata"]["namespace"].as_str();
-        match objects::delete(&state.store, resource, namespace, name, dry_run).await {
+        match objects::delete(&state.store, resource, namespace, name, options).await {
             Ok(object) => deleted.push(object),
             // Deleted by someone else meanwhile: nothing left to do.
             Err(e) if e.code == StatusCode::NOT_FOUND => {}

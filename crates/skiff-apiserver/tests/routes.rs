@@ -733,3 +733,189 @@ async fn reviews_answer_who_the_caller_is_and_what_they_may_do() {
         "reviews are not stored or listed"
     );
 }
+
+#[tokio::test]
+async fn delete_options_grace_preconditions_and_propagation() {
+    let (app, _dir) = app().await;
+    let pods = "/api/v1/namespaces/default/pods";
+    let pod = |name: &str, node: Option<&str>| {
+        let mut pod = serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": { "name": name },
+            "spec": { "containers": [{ "name": "c", "image": "busybox" }] }
+        });
+        if let Some(node) = node {
+            pod["spec"]["nodeName"] = serde_json::json!(node);
+        }
+        json_bytes(pod)
+    };
+    assert_eq!(
+        send(&app, "POST", pods, "application/json", pod("unbound", None))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        send(
+            &app,
+            "POST",
+            pods,
+            "application/json",
+            pod("bound", Some("n1"))
+        )
+        .await
+        .0,
+        StatusCode::CREATED
+    );
+
+    // An unbound pod has no kubelet to wait for: it goes at once.
+    let (code, _) = send(
+        &app,
+        "DELETE",
+        &format!("{pods}/unbound"),
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(
+        call(&app, &format!("{pods}/unbound"), Some(admin()))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+
+    // A bound pod is marked with its grace period; its kubelet finishes with grace 0.
+    let (code, marked) = send(
+        &app,
+        "DELETE",
+        &format!("{pods}/bound"),
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(marked["metadata"]["deletionGracePeriodSeconds"], 30);
+    let (code, status) = send(
+        &app,
+        "PATCH",
+        &format!("{pods}/bound/status"),
+        "application/merge-patch+json",
+        json_bytes(serde_json::json!({ "status": { "phase": "Running" } })),
+    )
+    .await;
+    assert_eq!(
+        code,
+        StatusCode::OK,
+        "a stopping pod's status may still change: {status}"
+    );
+    let grace_zero = json_bytes(
+        serde_json::json!({ "apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0 }),
+    );
+    assert_eq!(
+        send(
+            &app,
+            "DELETE",
+            &format!("{pods}/bound"),
+            "application/json",
+            grace_zero
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&app, &format!("{pods}/bound"), Some(admin())).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Preconditions.
+    assert_eq!(
+        send(&app, "POST", CM, "application/json", configmap("guarded"))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    let wrong_uid = json_bytes(serde_json::json!({ "preconditions": { "uid": "not-it" } }));
+    let (code, status) = send(
+        &app,
+        "DELETE",
+        &format!("{CM}/guarded"),
+        "application/json",
+        wrong_uid,
+    )
+    .await;
+    assert_eq!(code, StatusCode::CONFLICT);
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap()
+            .contains("Precondition failed: UID"),
+        "{status}"
+    );
+
+    // Foreground and Orphan leave the object to the garbage collector, with its finalizer.
+    let foreground = json_bytes(serde_json::json!({ "propagationPolicy": "Foreground" }));
+    let (code, marked) = send(
+        &app,
+        "DELETE",
+        &format!("{CM}/guarded"),
+        "application/json",
+        foreground,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(
+        marked["metadata"]["finalizers"],
+        serde_json::json!(["foregroundDeletion"])
+    );
+    assert!(marked["metadata"]["deletionTimestamp"].is_string());
+    let bad = json_bytes(serde_json::json!({ "propagationPolicy": "Sideways" }));
+    assert_eq!(
+        send(
+            &app,
+            "DELETE",
+            &format!("{CM}/guarded"),
+            "application/json",
+            bad
+        )
+        .await
+        .0,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn deletecollection_deletes_what_the_selector_picks() {
+    let (app, _dir) = app().await;
+    for (name, tier) in [("a", "web"), ("b", "web"), ("c", "db")] {
+        let cm = serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": { "name": name, "labels": { "tier": tier } }
+        });
+        assert_eq!(
+            send(&app, "POST", CM, "application/json", json_bytes(cm))
+                .await
+                .0,
+            StatusCode::CREATED
+        );
+    }
+    let (code, deleted) = send(
+        &app,
+        "DELETE",
+        &format!("{CM}?labelSelector=tier%3Dweb"),
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{deleted}");
+    assert_eq!(deleted["items"].as_array().unwrap().len(), 2);
+    let (_, left, _) = call(&app, CM, Some(admin())).await;
+    let names: Vec<&str> = left["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["c"]);
+}
