@@ -763,3 +763,118 @@ fn generators_send_protobuf_bodies_that_the_server_decodes() {
     }
     server.stop();
 }
+
+#[test]
+fn describe_and_get_all_show_what_kubectl_users_expect() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let server = ServerProcess::start(&dir.path().join("data"));
+    wait_ready(&server.kubeconfig, &cache);
+    let kc = &server.kubeconfig;
+    for minor in KUBECTL_MINORS {
+        let ns = format!("describe-{}", minor.replace('.', "-"));
+        ok(
+            kubectl(minor, kc, &cache, &["create", "namespace", &ns]),
+            "create ns",
+        );
+        ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &[
+                    "-n",
+                    &ns,
+                    "create",
+                    "deployment",
+                    "web",
+                    "--image=nginx:1.25",
+                    "--replicas=2",
+                ],
+            ),
+            "create deployment",
+        );
+        ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &[
+                    "-n",
+                    &ns,
+                    "expose",
+                    "deployment",
+                    "web",
+                    "--port=80",
+                    "--target-port=8080",
+                ],
+            ),
+            "expose",
+        );
+
+        let deployment = ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &["-n", &ns, "describe", "deployment", "web"],
+            ),
+            "describe deployment",
+        );
+        assert!(
+            deployment.contains("RollingUpdateStrategy:  25% max unavailable, 25% max surge"),
+            "defaulted strategy: {deployment}"
+        );
+        assert!(
+            deployment.contains("Replicas:               2 desired"),
+            "{deployment}"
+        );
+        let service = ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &["-n", &ns, "describe", "service", "web"],
+            ),
+            "describe service",
+        );
+        assert!(
+            service.contains("TargetPort:               8080/TCP")
+                || service.contains("TargetPort:        8080/TCP"),
+            "{service}"
+        );
+        let ip = ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &[
+                    "-n",
+                    &ns,
+                    "get",
+                    "service",
+                    "web",
+                    "-o",
+                    "jsonpath={.spec.clusterIP}",
+                ],
+            ),
+            "get ip",
+        );
+        assert!(ip.starts_with("10.43."), "an allocated cluster IP: {ip}");
+        let namespace = ok(
+            kubectl(minor, kc, &cache, &["describe", "namespace", &ns]),
+            "describe ns",
+        );
+        assert!(namespace.contains("Status:       Active"), "{namespace}");
+
+        let all = ok(
+            kubectl(minor, kc, &cache, &["-n", &ns, "get", "all"]),
+            "get all",
+        );
+        assert!(
+            all.contains("service/web") && all.contains("deployment.apps/web"),
+            "{all}"
+        );
+    }
+    server.stop();
+}
