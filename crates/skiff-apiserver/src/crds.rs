@@ -503,6 +503,14 @@ pub(crate) fn validate(resource: &Resource, object: &Value) -> Result<(), ApiErr
             .map(|(field, detail)| crate::Cause {
                 reason: if detail.starts_with("Required") {
                     "FieldValueRequired".to_owned()
+                } else if detail.contains(" must be of type ") {
+                    "FieldValueTypeInvalid".to_owned()
+                } else if detail.starts_with("Unsupported value") {
+                    "FieldValueNotSupported".to_owned()
+                } else if detail.starts_with("Too long") {
+                    "FieldValueTooLong".to_owned()
+                } else if detail.starts_with("Too many") {
+                    "FieldValueTooMany".to_owned()
                 } else {
                     "FieldValueInvalid".to_owned()
                 },

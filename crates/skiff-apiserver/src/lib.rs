@@ -32,6 +32,7 @@ pub use authn::{Identity, StaticTokens, TokenFileError};
 pub use metrics::Metrics;
 pub use objects::{KUBERNETES_SERVICE_IP, SYSTEM_NAMESPACES};
 pub use registry::{Custom, Registry, Resource, ScalePaths, Subresource};
+pub use rest::decode_body;
 pub use routes::{AppState, router};
 pub use selector::LabelSelector;
 pub use server::{Server, ServerError};

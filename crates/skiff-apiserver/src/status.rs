@@ -63,6 +63,7 @@ impl ApiError {
             message: format!("{} \"{name}\" not found", qualified(resource)),
             details: None,
         }
+        .with_details(about(resource, name))
     }
 
     pub fn not_found_namespace(name: &str) -> Self {
@@ -102,6 +103,7 @@ impl ApiError {
             message: format!("{} \"{name}\" already exists", qualified(resource)),
             details: None,
         }
+        .with_details(about(resource, name))
     }
 
     pub fn conflict(resource: &crate::Resource, name: &str) -> Self {
@@ -114,6 +116,7 @@ impl ApiError {
             ),
             details: None,
         }
+        .with_details(about(resource, name))
     }
 
     /// A field that fails validation (422), with the message kubectl prints.
@@ -259,6 +262,17 @@ fn qualified(resource: &crate::Resource) -> String {
         resource.plural.to_owned()
     } else {
         format!("{}.{}", resource.plural, resource.group)
+    }
+}
+
+/// The object an error is about, as kube-apiserver names it in `details` (the resource's plural
+/// as `kind`).
+fn about(resource: &crate::Resource, name: &str) -> Details {
+    Details {
+        name: name.to_owned(),
+        group: resource.group.to_owned(),
+        kind: resource.plural.to_owned(),
+        causes: Vec::new(),
     }
 }
 

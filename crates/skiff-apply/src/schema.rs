@@ -37,7 +37,7 @@ const ATOMIC_STRUCTS: &[&str] = &[
 
 /// The bundled table: `definition, field, patch_strategy, patch_merge_key, list_type,
 /// list_map_keys, map_type`.
-const FACTS_TSV: &str = include_str!("../../skiff-patch/data/patch-strategies.tsv");
+const FACTS_TSV: &str = skiff_patch::PATCH_STRATEGIES_TSV;
 
 /// List and map type facts of one field.
 #[derive(Debug, Default)]

@@ -24,7 +24,7 @@ const KIND_DESC: &str = "Kind is a string value representing the REST resource t
 
 /// Patch strategy facts per `(definition, field)`, the `x-kubernetes-*` extensions kube
 /// attaches to properties and which k8s-openapi's schemas do not carry.
-const PATCH_STRATEGIES: &str = include_str!("../data/patch-strategies.tsv");
+const PATCH_STRATEGIES: &str = skiff_patch::PATCH_STRATEGIES_TSV;
 
 /// A group/version/kind triple.
 pub(crate) type Gvk = (String, String, String);

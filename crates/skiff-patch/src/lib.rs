@@ -23,7 +23,9 @@ mod strategic;
 mod strategy;
 
 pub use error::PatchError;
-pub use strategy::{Child, FieldStrategy, ListStrategy, Strategies, StrategyTable, TableError};
+pub use strategy::{
+    Child, FieldStrategy, ListStrategy, PATCH_STRATEGIES_TSV, Strategies, StrategyTable, TableError,
+};
 
 use serde_json::Value;
 

@@ -120,7 +120,11 @@ pub struct StrategyTable {
     definitions: HashMap<String, HashMap<String, FieldStrategy>>,
 }
 
-const BUILTIN_TSV: &str = include_str!("../data/patch-strategies.tsv");
+/// The patch strategies, list types and map types of the built-in kinds' fields (definition,
+/// field, patch_strategy, patch_merge_key, list_type, list_map_keys, map_type): facts from
+/// the upstream OpenAPI definitions, shared by the crates that need them.
+pub const PATCH_STRATEGIES_TSV: &str = include_str!("../data/patch-strategies.tsv");
+const BUILTIN_TSV: &str = PATCH_STRATEGIES_TSV;
 
 impl StrategyTable {
     /// The strategies of the built-in kinds, from the bundled `data/patch-strategies.tsv`
