@@ -26,6 +26,7 @@ mod server;
 mod status;
 mod subresource;
 mod tls;
+mod validation;
 mod watch;
 
 pub use authn::{Identity, StaticTokens, TokenFileError};

@@ -118,6 +118,7 @@ pub(crate) async fn create(
     }
     skiff_defaults::apply(resource.group, resource.version, resource.kind, &mut object);
     skiff_defaults::prepare_create(resource.group, resource.version, resource.kind, &mut object);
+    crate::validation::validate(resource, None, &object)?;
     if let Some(ns) = namespace {
         let (_, found) = store
             .get(&namespace_key(ns), ReadAt::Latest)
@@ -281,6 +282,7 @@ pub(crate) async fn update_with(
         if resource.group.is_empty() && resource.plural == "services" {
             keep_allocations(resource, name, &old, &mut new)?;
         }
+        crate::validation::validate(resource, Some(&old), &new)?;
         if !new["metadata"].is_object() {
             return Err(ApiError::bad_request("metadata must be an object"));
         }

@@ -504,10 +504,15 @@ pub(crate) async fn post(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let target = target(&uri)?;
+    let registry = state.registry();
+    if target.subresource == Some("binding")
+        || (target.group.is_empty() && target.plural == "bindings")
+    {
+        return bind(&state, &registry, &target, &headers, body).await;
+    }
     if target.name.is_some() {
         return Err(ApiError::not_found_path());
     }
-    let registry = state.registry();
     let resource = resolve(&registry, &target, "create")?;
     let params = WriteParams::parse(&query)?;
     let object = json_body(&headers, body)?;
@@ -638,6 +643,97 @@ pub(crate) async fn put(
     )
     .await?;
     Ok(Json(view.read(resource, &updated)).into_response())
+}
+
+/// `POST pods/<name>/binding` (or the legacy `bindings` collection): assigns a pod to a node,
+/// once, as the scheduler does. Replies with a Success Status.
+async fn bind(
+    state: &AppState,
+    registry: &Registry,
+    target: &Target<'_>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let binding = json_body(headers, body)?;
+    let namespace = target.namespace.ok_or_else(ApiError::not_found_path)?;
+    let pods = registry
+        .find("", "v1", "pods")
+        .ok_or_else(ApiError::not_found_path)?;
+    if target.subresource.is_some() {
+        resolve(registry, target, "create")?;
+    }
+    let pod = match target.name {
+        Some(name) => name.to_owned(),
+        None => binding["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    let node = binding["target"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if node.is_empty()
+        || binding["target"]["kind"]
+            .as_str()
+            .is_some_and(|k| k != "Node")
+    {
+        return Err(ApiError::invalid(
+            pods,
+            &pod,
+            "target.name",
+            "Required value: a binding names the node",
+        ));
+    }
+    if pod.is_empty() {
+        return Err(ApiError::invalid(
+            pods,
+            &pod,
+            "metadata.name",
+            "Required value",
+        ));
+    }
+    objects::update_with(&state.store, pods, Some(namespace), &pod, None, false, |old| {
+        if old["metadata"]["deletionTimestamp"].is_string() {
+            return Err(ApiError::conflict(pods, &pod));
+        }
+        if let Some(current) = old["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
+            let mut error = ApiError::conflict(pods, &pod);
+            error.message = format!(
+                "Operation cannot be fulfilled on pods/binding \"{pod}\": pod {pod} is already assigned to node \"{current}\""
+            );
+            return Err(error);
+        }
+        let mut bound = old.clone();
+        bound["spec"]["nodeName"] = json!(node);
+        if let Some(annotations) = binding["metadata"]["annotations"].as_object() {
+            for (key, value) in annotations {
+                bound["metadata"]["annotations"][key] = value.clone();
+            }
+        }
+        let mut conditions: Vec<Value> = bound["status"]["conditions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        conditions.retain(|c| c["type"] != "PodScheduled");
+        conditions.push(json!({
+            "type": "PodScheduled",
+            "status": "True",
+            "lastProbeTime": null,
+            "lastTransitionTime": objects::now_rfc3339(),
+        }));
+        bound["status"]["conditions"] = json!(conditions);
+        Ok(bound)
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {},
+            "status": "Success", "code": 201,
+        })),
+    )
+        .into_response())
 }
 
 /// The media types `PATCH` accepts, as kube-apiserver lists them.

@@ -401,7 +401,14 @@ async fn updates_compare_and_swap_on_resource_version_and_keep_server_fields() {
     let deployment = serde_json::json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": { "name": "web" },
-        "spec": { "replicas": 1, "selector": { "matchLabels": { "app": "web" } } }
+        "spec": {
+            "replicas": 1,
+            "selector": { "matchLabels": { "app": "web" } },
+            "template": {
+                "metadata": { "labels": { "app": "web" } },
+                "spec": { "containers": [{ "name": "web", "image": "nginx" }] }
+            }
+        }
     });
     let (code, created) = send(
         &app,
@@ -578,7 +585,14 @@ async fn status_is_written_only_through_the_status_subresource() {
     let deployment = serde_json::json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": { "name": "web" },
-        "spec": { "replicas": 1, "selector": { "matchLabels": { "app": "web" } } }
+        "spec": {
+            "replicas": 1,
+            "selector": { "matchLabels": { "app": "web" } },
+            "template": {
+                "metadata": { "labels": { "app": "web" } },
+                "spec": { "containers": [{ "name": "web", "image": "nginx" }] }
+            }
+        }
     });
     let (code, created) = send(
         &app,
@@ -918,4 +932,64 @@ async fn deletecollection_deletes_what_the_selector_picks() {
         .map(|i| i["metadata"]["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["c"]);
+}
+
+#[tokio::test]
+async fn binding_assigns_a_pod_to_a_node_once() {
+    let (app, _dir) = app().await;
+    let pods = "/api/v1/namespaces/default/pods";
+    let pod = serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": { "name": "p" },
+        "spec": { "containers": [{ "name": "c", "image": "busybox" }] }
+    });
+    assert_eq!(
+        send(&app, "POST", pods, "application/json", json_bytes(pod))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    let binding = |node: &str| {
+        json_bytes(serde_json::json!({
+            "apiVersion": "v1", "kind": "Binding",
+            "metadata": { "name": "p" },
+            "target": { "apiVersion": "v1", "kind": "Node", "name": node }
+        }))
+    };
+    let (code, status) = send(
+        &app,
+        "POST",
+        &format!("{pods}/p/binding"),
+        "application/json",
+        binding("n1"),
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{status}");
+    assert_eq!(status["status"], "Success");
+    let (_, bound, _) = call(&app, &format!("{pods}/p"), Some(admin())).await;
+    assert_eq!(bound["spec"]["nodeName"], "n1");
+    assert_eq!(bound["status"]["conditions"][0]["type"], "PodScheduled");
+    let (code, _) = send(
+        &app,
+        "POST",
+        "/api/v1/namespaces/default/bindings",
+        "application/json",
+        binding("n2"),
+    )
+    .await;
+    assert_eq!(code, StatusCode::CONFLICT, "already assigned");
+
+    // The rest of a pod's spec may not change once created.
+    let mut changed = bound.clone();
+    changed["spec"]["containers"][0]["command"] = serde_json::json!(["sh"]);
+    let (code, status) = send(
+        &app,
+        "PUT",
+        &format!("{pods}/p"),
+        "application/json",
+        json_bytes(changed),
+    )
+    .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{status}");
+    assert_eq!(status["details"]["causes"][0]["field"], "spec");
 }
