@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use support::{KUBECTL_MINORS, ServerProcess, kubectl, wait_ready};
+use support::{KUBECTL_MINORS, ServerProcess, kubectl, start_server, wait_ready};
 
 #[test]
 fn kubectl_versions_reach_the_server_with_the_generated_kubeconfig() {
@@ -74,10 +74,7 @@ fn kubectl_versions_reach_the_server_with_the_generated_kubeconfig() {
 
 #[test]
 fn requests_without_valid_credentials_are_refused_with_401() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let server = ServerProcess::start(&dir.path().join("data"));
-    wait_ready(&server.kubeconfig, &cache);
+    let (dir, cache, server) = start_server();
 
     // The same cluster and CA, but no client certificate; a bearer token the server does not
     // know (with no credentials at all, kubectl would prompt for a password instead).
@@ -192,10 +189,7 @@ fn a_malformed_token_file_stops_the_server_with_one_line() {
 
 #[test]
 fn discovery_lists_the_built_in_groups_and_resources() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let server = ServerProcess::start(&dir.path().join("data"));
-    wait_ready(&server.kubeconfig, &cache);
+    let (_dir, cache, server) = start_server();
     for minor in KUBECTL_MINORS {
         let versions = kubectl(minor, &server.kubeconfig, &cache, &["api-versions"]);
         assert!(
@@ -281,10 +275,7 @@ fn discovery_lists_the_built_in_groups_and_resources() {
 
 #[test]
 fn a_new_cluster_has_the_system_namespaces_and_kubectl_reads_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let server = ServerProcess::start(&dir.path().join("data"));
-    wait_ready(&server.kubeconfig, &cache);
+    let (dir, cache, server) = start_server();
     for minor in KUBECTL_MINORS {
         let out = kubectl(
             minor,
@@ -366,10 +357,7 @@ fn a_new_cluster_has_the_system_namespaces_and_kubectl_reads_them() {
 
 #[test]
 fn kubectl_creates_and_deletes_objects_from_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let server = ServerProcess::start(&dir.path().join("data"));
-    wait_ready(&server.kubeconfig, &cache);
+    let (dir, cache, server) = start_server();
     for minor in KUBECTL_MINORS {
         let name = format!("settings-{}", minor.replace('.', "-"));
         let manifest = dir.path().join(format!("{name}.yaml"));
@@ -448,10 +436,7 @@ fn kubectl_creates_and_deletes_objects_from_files() {
 
 #[test]
 fn kubectl_replace_with_a_stale_resource_version_is_a_conflict() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let server = ServerProcess::start(&dir.path().join("data"));
-    wait_ready(&server.kubeconfig, &cache);
+    let (dir, cache, server) = start_server();
     let manifest = dir.path().join("cm.yaml");
     std::fs::write(
         &manifest,
@@ -511,10 +496,7 @@ fn kubectl_replace_with_a_stale_resource_version_is_a_conflict() {
 
 #[test]
 fn kubectl_follows_continue_tokens_through_paged_lists() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let server = ServerProcess::start(&dir.path().join("data"));
-    wait_ready(&server.kubeconfig, &cache);
+    let (dir, cache, server) = start_server();
     let mut manifest = String::new();
     for i in 0..7 {
         manifest.push_str(&format!(
@@ -550,10 +532,7 @@ fn kubectl_follows_continue_tokens_through_paged_lists() {
 
 #[test]
 fn label_selectors_filter_get_and_delete() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let server = ServerProcess::start(&dir.path().join("data"));
-    wait_ready(&server.kubeconfig, &cache);
+    let (dir, cache, server) = start_server();
     for minor in KUBECTL_MINORS {
         let tag = minor.replace('.', "-");
         let mut manifest = String::new();
@@ -646,10 +625,7 @@ fn label_selectors_filter_get_and_delete() {
 
 #[test]
 fn auth_whoami_and_can_i_answer_for_the_caller() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let server = ServerProcess::start(&dir.path().join("data"));
-    wait_ready(&server.kubeconfig, &cache);
+    let (_dir, cache, server) = start_server();
     for minor in ["1.33", "1.32"] {
         let whoami = kubectl(
             minor,

@@ -5,9 +5,7 @@
 
 mod support;
 
-use std::path::Path;
-
-use support::{KUBECTL_MINORS, Output, ServerProcess, kubectl, wait_ready};
+use support::{KUBECTL_MINORS, kubectl, ok, start_server, write};
 
 const CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
@@ -46,17 +44,6 @@ spec:
               replicas: {type: integer}
 "#;
 
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.to_str().unwrap().to_owned()
-}
-
-fn ok(out: Output, what: &str) -> String {
-    assert!(out.ok, "{what}: {}", out.stderr);
-    out.stdout
-}
-
 fn crontab(name: &str, replicas: i64) -> String {
     format!(
         "apiVersion: stable.example.com/v1\nkind: CronTab\nmetadata: {{name: {name}}}\nspec: {{cronSpec: \"*/5 * * * *\", image: cron:1, replicas: {replicas}}}\n"
@@ -65,10 +52,7 @@ fn crontab(name: &str, replicas: i64) -> String {
 
 #[test]
 fn custom_resource_definition_round_trip() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let server = ServerProcess::start(&dir.path().join("data"));
-    wait_ready(&server.kubeconfig, &cache);
+    let (dir, cache, server) = start_server();
     let kc = &server.kubeconfig;
     for minor in KUBECTL_MINORS {
         let crd = write(dir.path(), "crd.yaml", CRD);

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use support::{KUBECTL_MINORS, ServerProcess, kubectl, kubectl_binary, wait_ready};
+use support::{KUBECTL_MINORS, kubectl, kubectl_binary, start_server};
 
 fn create_from_yaml(minor: &str, kubeconfig: &Path, cache: &Path, dir: &Path, yaml: &str) {
     let file = dir.join("object.yaml");
@@ -89,10 +89,7 @@ impl Drop for Running {
 
 #[test]
 fn get_watch_prints_objects_as_they_are_added_and_deleted() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let server = ServerProcess::start(&dir.path().join("data"));
-    wait_ready(&server.kubeconfig, &cache);
+    let (dir, cache, server) = start_server();
     let kc = &server.kubeconfig;
     for minor in KUBECTL_MINORS {
         let ns = format!("watch-{}", minor.replace('.', "-"));
@@ -187,10 +184,7 @@ fn get_watch_prints_objects_as_they_are_added_and_deleted() {
 
 #[test]
 fn delete_waits_until_the_last_finalizer_is_removed() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let server = ServerProcess::start(&dir.path().join("data"));
-    wait_ready(&server.kubeconfig, &cache);
+    let (dir, cache, server) = start_server();
     let kc = &server.kubeconfig;
     for minor in KUBECTL_MINORS {
         let name = format!("held-{}", minor.replace('.', "-"));
@@ -260,10 +254,7 @@ fn delete_waits_until_the_last_finalizer_is_removed() {
 
 #[test]
 fn wait_for_jsonpath_and_for_delete() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let server = ServerProcess::start(&dir.path().join("data"));
-    wait_ready(&server.kubeconfig, &cache);
+    let (dir, cache, server) = start_server();
     let kc = &server.kubeconfig;
     for minor in KUBECTL_MINORS {
         let name = format!("awaited-{}", minor.replace('.', "-"));

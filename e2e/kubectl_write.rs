@@ -5,20 +5,7 @@
 
 mod support;
 
-use std::path::Path;
-
-use support::{KUBECTL_MINORS, Output, ServerProcess, kubectl, wait_ready};
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.to_str().unwrap().to_owned()
-}
-
-fn ok(out: Output, what: &str) -> String {
-    assert!(out.ok, "{what}: {}", out.stderr);
-    out.stdout
-}
+use support::{KUBECTL_MINORS, kubectl, ok, start_server, write};
 
 fn deployment(name: &str, image: &str, with_sidecar: bool) -> String {
     let sidecar = if with_sidecar {
@@ -33,10 +20,7 @@ fn deployment(name: &str, image: &str, with_sidecar: bool) -> String {
 
 #[test]
 fn apply_creates_changes_and_removes_list_items_with_strategic_merge_patch() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let server = ServerProcess::start(&dir.path().join("data"));
-    wait_ready(&server.kubeconfig, &cache);
+    let (dir, cache, server) = start_server();
     let kc = &server.kubeconfig;
     for minor in KUBECTL_MINORS {
         let name = format!("web-{}", minor.replace('.', "-"));
@@ -79,10 +63,7 @@ fn apply_creates_changes_and_removes_list_items_with_strategic_merge_patch() {
 
 #[test]
 fn create_with_an_unknown_field_is_refused_by_strict_server_side_validation() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let server = ServerProcess::start(&dir.path().join("data"));
-    wait_ready(&server.kubeconfig, &cache);
+    let (dir, cache, server) = start_server();
     for minor in KUBECTL_MINORS {
         let file = write(
             dir.path(),
@@ -110,10 +91,7 @@ fn create_with_an_unknown_field_is_refused_by_strict_server_side_validation() {
 
 #[test]
 fn patch_of_every_type_and_label_annotate() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let server = ServerProcess::start(&dir.path().join("data"));
-    wait_ready(&server.kubeconfig, &cache);
+    let (dir, cache, server) = start_server();
     let kc = &server.kubeconfig;
     for minor in KUBECTL_MINORS {
         let name = format!("patched-{}", minor.replace('.', "-"));
@@ -235,10 +213,7 @@ fn patch_of_every_type_and_label_annotate() {
 
 #[test]
 fn diff_shows_changes_without_persisting_them_and_edit_saves_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let server = ServerProcess::start(&dir.path().join("data"));
-    wait_ready(&server.kubeconfig, &cache);
+    let (dir, cache, server) = start_server();
     let kc = &server.kubeconfig;
     for minor in KUBECTL_MINORS {
         let name = format!("edited-{}", minor.replace('.', "-"));
@@ -322,10 +297,7 @@ fn diff_shows_changes_without_persisting_them_and_edit_saves_them() {
 
 #[test]
 fn explain_prints_the_real_documentation() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let server = ServerProcess::start(&dir.path().join("data"));
-    wait_ready(&server.kubeconfig, &cache);
+    let (_dir, cache, server) = start_server();
     for minor in KUBECTL_MINORS {
         let out = ok(
             kubectl(
@@ -356,10 +328,7 @@ fn explain_prints_the_real_documentation() {
 
 #[test]
 fn get_prints_kube_apiserver_columns() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let server = ServerProcess::start(&dir.path().join("data"));
-    wait_ready(&server.kubeconfig, &cache);
+    let (dir, cache, server) = start_server();
     let kc = &server.kubeconfig;
     let file = write(
         dir.path(),
@@ -436,10 +405,7 @@ fn get_prints_kube_apiserver_columns() {
 
 #[test]
 fn scale_reads_and_writes_the_scale_subresource() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let server = ServerProcess::start(&dir.path().join("data"));
-    wait_ready(&server.kubeconfig, &cache);
+    let (dir, cache, server) = start_server();
     let kc = &server.kubeconfig;
     let file = write(
         dir.path(),
@@ -537,10 +503,7 @@ fn scale_reads_and_writes_the_scale_subresource() {
 
 #[test]
 fn apply_server_side_reports_conflicts_and_force_takes_ownership() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let server = ServerProcess::start(&dir.path().join("data"));
-    wait_ready(&server.kubeconfig, &cache);
+    let (dir, cache, server) = start_server();
     let kc = &server.kubeconfig;
     for minor in KUBECTL_MINORS {
         let name = format!("ssa-{}", minor.replace('.', "-"));
@@ -659,10 +622,7 @@ fn apply_server_side_reports_conflicts_and_force_takes_ownership() {
 
 #[test]
 fn generators_send_protobuf_bodies_that_the_server_decodes() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let server = ServerProcess::start(&dir.path().join("data"));
-    wait_ready(&server.kubeconfig, &cache);
+    let (_dir, cache, server) = start_server();
     let kc = &server.kubeconfig;
     for minor in KUBECTL_MINORS {
         let suffix = minor.replace('.', "-");
@@ -766,10 +726,7 @@ fn generators_send_protobuf_bodies_that_the_server_decodes() {
 
 #[test]
 fn describe_and_get_all_show_what_kubectl_users_expect() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let server = ServerProcess::start(&dir.path().join("data"));
-    wait_ready(&server.kubeconfig, &cache);
+    let (_dir, cache, server) = start_server();
     let kc = &server.kubeconfig;
     for minor in KUBECTL_MINORS {
         let ns = format!("describe-{}", minor.replace('.', "-"));

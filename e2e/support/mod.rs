@@ -145,3 +145,26 @@ pub fn wait_ready(kubeconfig: &Path, cache: &Path) -> Duration {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A server on a fresh data dir, ready to serve: the dir (kept alive with the server), the
+/// kubectl cache dir, and the server process.
+pub fn start_server() -> (tempfile::TempDir, PathBuf, ServerProcess) {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let server = ServerProcess::start(&dir.path().join("data"));
+    wait_ready(&server.kubeconfig, &cache);
+    (dir, cache, server)
+}
+
+/// Writes `text` to `dir/name`, returning the path as kubectl's `-f` takes it.
+pub fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// kubectl's stdout, after asserting it succeeded.
+pub fn ok(out: Output, what: &str) -> String {
+    assert!(out.ok, "{what}: {}", out.stderr);
+    out.stdout
+}
