@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use support::{KUBECTL_MINORS, ServerProcess, kubectl, start_server, wait_ready};
 
+/// Conformance: [sig-cli] Kubectl client Kubectl version should check is all data is printed; [sig-api-machinery] server version should find the server version.
 #[test]
 fn kubectl_versions_reach_the_server_with_the_generated_kubeconfig() {
     let dir = tempfile::tempdir().unwrap();
@@ -187,6 +188,7 @@ fn a_malformed_token_file_stops_the_server_with_one_line() {
     assert!(stderr.contains("tokens.csv"), "{stderr}");
 }
 
+/// Conformance: [sig-cli] Kubectl client Kubectl api-versions should check if v1 is in available api versions; [sig-api-machinery] AggregatedDiscovery should support aggregated discovery interface.
 #[test]
 fn discovery_lists_the_built_in_groups_and_resources() {
     let (_dir, cache, server) = start_server();
@@ -494,6 +496,7 @@ fn kubectl_replace_with_a_stale_resource_version_is_a_conflict() {
     server.stop();
 }
 
+/// Conformance: [sig-api-machinery] Servers with support for API chunking should return chunks of results for list calls.
 #[test]
 fn kubectl_follows_continue_tokens_through_paged_lists() {
     let (dir, cache, server) = start_server();

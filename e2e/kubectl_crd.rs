@@ -50,6 +50,7 @@ fn crontab(name: &str, replicas: i64) -> String {
     )
 }
 
+/// Conformance: [sig-api-machinery] CustomResourceDefinition resources [Privileged:ClusterAdmin] Simple CustomResourceDefinition creating/deleting custom resource definition objects works; getting/updating/patching custom resource definition status sub-resource works.
 #[test]
 fn custom_resource_definition_round_trip() {
     let (dir, cache, server) = start_server();

@@ -61,6 +61,7 @@ fn apply_creates_changes_and_removes_list_items_with_strategic_merge_patch() {
     server.stop();
 }
 
+/// Conformance: [sig-api-machinery] FieldValidation should detect unknown and duplicate fields of a typed object (unknown fields; duplicates are not detected yet).
 #[test]
 fn create_with_an_unknown_field_is_refused_by_strict_server_side_validation() {
     let (dir, cache, server) = start_server();
@@ -211,6 +212,7 @@ fn patch_of_every_type_and_label_annotate() {
     server.stop();
 }
 
+/// Conformance: [sig-cli] Kubectl client Kubectl diff should check if kubectl diff finds a difference for Deployments.
 #[test]
 fn diff_shows_changes_without_persisting_them_and_edit_saves_them() {
     let (dir, cache, server) = start_server();

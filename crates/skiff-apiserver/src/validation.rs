@@ -312,6 +312,7 @@ mod tests {
         })
     }
 
+    /// Conformance: [sig-node] ConfigMap should fail to create ConfigMap with empty key; [sig-storage] ConfigMap should be immutable if `immutable` field is set.
     #[test]
     fn configmap_keys_and_immutability() {
         let cm = |data: Value| json!({"metadata": {"name": "c"}, "data": data});

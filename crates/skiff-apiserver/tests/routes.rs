@@ -687,6 +687,7 @@ async fn status_is_written_only_through_the_status_subresource() {
     assert_eq!(code, StatusCode::NOT_FOUND);
 }
 
+/// Conformance: [sig-network] Services should provide secure master service.
 #[tokio::test]
 async fn a_new_cluster_has_the_kubernetes_service() {
     let (app, _dir) = app().await;
@@ -899,6 +900,7 @@ async fn delete_options_grace_preconditions_and_propagation() {
     );
 }
 
+/// Conformance: [sig-network] Services should delete a collection of services (the same verb on ConfigMaps).
 #[tokio::test]
 async fn deletecollection_deletes_what_the_selector_picks() {
     let (app, _dir) = app().await;

@@ -120,6 +120,7 @@ fn named(kind: &str, name: &str) -> (String, String) {
     (kind.to_owned(), name.to_owned())
 }
 
+/// Conformance: [sig-api-machinery] Watchers should observe add, update, and delete watch notifications on configmaps.
 #[tokio::test]
 async fn watch_from_resource_version_zero_starts_with_synthetic_added_events() {
     let (app, _store, _dir) = app().await;
@@ -155,6 +156,7 @@ async fn watch_from_resource_version_zero_starts_with_synthetic_added_events() {
     assert_eq!(deleted["object"]["data"]["k"], "changed");
 }
 
+/// Conformance: [sig-api-machinery] Watchers should be able to start watching from a specific resource version.
 #[tokio::test]
 async fn watch_from_a_list_resource_version_sees_only_later_changes_in_order() {
     let (app, _store, _dir) = app().await;
@@ -193,6 +195,7 @@ async fn watch_from_a_list_resource_version_sees_only_later_changes_in_order() {
     assert_eq!(events.next_named().await, named("ADDED", "last"));
 }
 
+/// Conformance: [sig-api-machinery] Watchers should observe an object deletion if it stops meeting the requirements of the selector.
 #[tokio::test]
 async fn objects_entering_and_leaving_a_label_selection_are_added_and_deleted() {
     let (app, _store, _dir) = app().await;
@@ -354,6 +357,7 @@ async fn watches_end_at_their_timeout() {
     assert!(started.elapsed() < Duration::from_secs(4));
 }
 
+/// Conformance: [sig-api-machinery] Watchers should be able to restart watching from the last resource version observed by the previous watch.
 #[tokio::test]
 async fn watches_from_before_the_cache_are_served_by_the_store_until_compacted() {
     let (app, store, _dir) = app().await;
