@@ -1,6 +1,7 @@
 //! `skiff bench ...`: benchmarks that print throughput, latency percentiles and RSS, each
 //! beside a reference measured in the same run.
 
+mod api;
 mod store;
 
 use clap::Subcommand;
@@ -9,19 +10,33 @@ use clap::Subcommand;
 pub enum Bench {
     /// The revisioned store on SQLite (and Postgres with --postgres), against raw inserts.
     Store(store::Args),
+    /// The API server over HTTPS, as a child process: start-up, RSS, creates, fixed-rate
+    /// single-object latency and watch fan-out, with the store's own create figure.
+    Api(api::Args),
 }
 
 impl Bench {
     pub async fn run(self) -> anyhow::Result<()> {
         match self {
             Bench::Store(args) => store::run(args).await,
+            Bench::Api(args) => api::run(args).await,
         }
     }
 }
 
 /// Resident set size of this process now and at its peak, in MiB, from /proc.
 pub fn rss_mib() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    rss_mib_from("/proc/self/status")
+}
+
+/// Resident set size of another process (e.g. a server started by a benchmark) now and at its
+/// peak, in MiB; zeros once it has exited.
+pub fn process_rss_mib(pid: u32) -> (f64, f64) {
+    rss_mib_from(&format!("/proc/{pid}/status"))
+}
+
+fn rss_mib_from(path: &str) -> (f64, f64) {
+    let status = std::fs::read_to_string(path).unwrap_or_default();
     let field = |name: &str| {
         status
             .lines()
@@ -40,8 +55,17 @@ pub fn rss_mib() -> (f64, f64) {
 
 /// CPU time (user + system) this process has used so far.
 pub fn cpu_time() -> std::time::Duration {
-    // Fields 14 and 15 of /proc/self/stat, in clock ticks (100 per second on Linux).
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    cpu_time_from("/proc/self/stat")
+}
+
+/// CPU time (user + system) another process has used so far.
+pub fn process_cpu_time(pid: u32) -> std::time::Duration {
+    cpu_time_from(&format!("/proc/{pid}/stat"))
+}
+
+fn cpu_time_from(path: &str) -> std::time::Duration {
+    // Fields 14 and 15 of /proc/PID/stat, in clock ticks (100 per second on Linux).
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<u64> = after_name
         .split_whitespace()
