@@ -237,6 +237,12 @@ impl WatchCache {
         self.wait_for(head).await
     }
 
+    /// The object at `key`, as far as the cache has seen.
+    pub(crate) fn get(&self, key: &str) -> Option<Arc<Value>> {
+        let state = self.shared.state.read().expect("not poisoned");
+        state.objects.get(key).cloned()
+    }
+
     /// The objects under `prefix` that `selectors` select, with the revision they are as of.
     pub(crate) fn list(&self, prefix: &str, selectors: &Selectors) -> (i64, Vec<Arc<Value>>) {
         let state = self.shared.state.read().expect("not poisoned");
@@ -395,16 +401,7 @@ async fn feed_from(shared: Arc<Shared>, mut feed: skiff_store::Watch, shutdown: 
             () = shutdown.cancelled() => return,
         };
         match item {
-            Some(Ok(event)) => {
-                if let Some(event) = to_cache_event(&event) {
-                    apply(&shared, event);
-                } else {
-                    // An undecodable value still advances the revision.
-                    let mut state = shared.state.write().expect("not poisoned");
-                    state.revision = state.revision.max(event.revision);
-                    shared.revision.send_replace(state.revision);
-                }
-            }
+            Some(Ok(event)) => apply(&shared, &event),
             Some(Err(err)) => {
                 tracing::error!(error = %err, "watch cache lost its feed from the store");
                 shared.state.write().expect("not poisoned").broken = Some(err.to_string());
@@ -420,28 +417,65 @@ async fn feed_from(shared: Arc<Shared>, mut feed: skiff_store::Watch, shutdown: 
     }
 }
 
-fn apply(shared: &Shared, event: CacheEvent) {
-    let event = Arc::new(event);
+/// Applies one store event. The previous value is the object the cache already holds, shared
+/// rather than decoded again; a value that is not JSON (logged) only advances the revision.
+fn apply(shared: &Shared, event: &skiff_store::Event) {
     let mut state = shared.state.write().expect("not poisoned");
-    match event.change {
-        Change::Deleted => {
-            state.objects.remove(&event.key);
+    let key = event.kv.key.clone();
+    let held = state.objects.get(&key).cloned();
+    let cached = match event.kind {
+        EventKind::Put => decode(&event.kv, event.revision).map(|object| {
+            let change = if held.is_some() {
+                Change::Modified
+            } else {
+                Change::Added
+            };
+            CacheEvent::new(change, key.clone(), event.revision, Arc::new(object), held)
+        }),
+        EventKind::Delete => held
+            .clone()
+            .or_else(|| {
+                let prev = event.prev.as_ref()?;
+                decode(prev, prev.mod_revision).map(Arc::new)
+            })
+            .map(|last| {
+                // A deleted object is reported as it was, at the deletion's revision.
+                let mut object = (*last).clone();
+                if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+                    metadata.insert(
+                        "resourceVersion".to_owned(),
+                        Value::String(event.revision.to_string()),
+                    );
+                }
+                CacheEvent::new(
+                    Change::Deleted,
+                    key.clone(),
+                    event.revision,
+                    Arc::new(object),
+                    Some(last),
+                )
+            }),
+    };
+    state.revision = state.revision.max(event.revision);
+    if let Some(cached) = cached {
+        let cached = Arc::new(cached);
+        match cached.change {
+            Change::Deleted => {
+                state.objects.remove(&key);
+            }
+            Change::Added | Change::Modified => {
+                state.objects.insert(key, cached.object.clone());
+            }
         }
-        Change::Added | Change::Modified => {
-            state
-                .objects
-                .insert(event.key.clone(), event.object.clone());
+        state.history.push_back(cached.clone());
+        if state.history.len() > HISTORY
+            && let Some(dropped) = state.history.pop_front()
+        {
+            state.oldest = dropped.revision;
         }
+        // Sent under the lock: see the module's invariants.
+        let _ = shared.events.send(cached);
     }
-    state.revision = event.revision;
-    state.history.push_back(event.clone());
-    if state.history.len() > HISTORY
-        && let Some(dropped) = state.history.pop_front()
-    {
-        state.oldest = dropped.revision;
-    }
-    // Sent under the lock: see the module's invariants.
-    let _ = shared.events.send(event);
     shared.revision.send_replace(state.revision);
 }
 

@@ -71,6 +71,7 @@ fn random_suffix() -> String {
 /// `POST` a new object. `dry_run` validates and returns what would be stored.
 pub(crate) async fn create(
     store: &Store,
+    cache: &WatchCache,
     resource: &Resource,
     namespace: Option<&str>,
     mut object: Value,
@@ -120,14 +121,19 @@ pub(crate) async fn create(
     skiff_defaults::prepare_create(resource.group, resource.version, resource.kind, &mut object);
     crate::validation::validate(resource, None, &object)?;
     if let Some(ns) = namespace {
-        let (_, found) = store
-            .get(&namespace_key(ns), ReadAt::Latest)
-            .await
-            .map_err(store_error)?;
-        let Some(found) = found else {
-            return Err(ApiError::not_found_namespace(ns));
+        // The cache holds every namespace; only one it has not seen yet costs a store read.
+        let found = match cache.get(&namespace_key(ns)) {
+            Some(found) => found,
+            None => {
+                let (_, found) = store
+                    .get(&namespace_key(ns), ReadAt::Latest)
+                    .await
+                    .map_err(store_error)?;
+                let found = found.ok_or_else(|| ApiError::not_found_namespace(ns))?;
+                std::sync::Arc::new(decode(&found)?)
+            }
         };
-        if decode(&found)?["metadata"]["deletionTimestamp"].is_string() {
+        if found["metadata"]["deletionTimestamp"].is_string() {
             return Err(ApiError::forbidden(format!(
                 "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
                 resource.plural

@@ -535,6 +535,7 @@ pub(crate) async fn post(
     .track(None, &mut object);
     let created = objects::create(
         &state.store,
+        &state.cache,
         resource,
         target.namespace,
         object,
@@ -894,6 +895,7 @@ async fn server_side_apply(
         check_kind_rules(registry, resource, &mut object)?;
         let created = objects::create(
             &state.store,
+            &state.cache,
             resource,
             target.namespace,
             object,

@@ -57,9 +57,6 @@ impl AppState {
         };
         crds::serve_stored(&state);
         tokio::spawn(crds::run(state.clone(), state.shutdown.clone()));
-        // Render the OpenAPI documents in the background, before kubectl first asks.
-        let warm = state.schemas();
-        tokio::spawn(async move { warm.documents().await });
         Ok(state)
     }
 
