@@ -87,7 +87,8 @@ fn resolve<'r>(
         .ok_or_else(ApiError::not_found_path)?;
     // A collection of a namespaced resource may be listed across namespaces; anything else
     // must be addressed in its own scope.
-    let all_namespaces = target.namespace.is_none() && target.name.is_none() && verb == "list";
+    let all_namespaces =
+        target.namespace.is_none() && target.name.is_none() && matches!(verb, "list" | "watch");
     if resource.namespaced != target.namespace.is_some() && !all_namespaces {
         return Err(ApiError::not_found_path());
     }

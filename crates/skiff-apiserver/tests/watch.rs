@@ -391,3 +391,26 @@ async fn watches_from_before_the_cache_are_served_by_the_store_until_compacted()
         "the stream ends after the error"
     );
 }
+
+#[tokio::test]
+async fn watches_across_all_namespaces_see_every_namespace() {
+    let (app, _store, _dir) = app().await;
+    let mut events = Events::open(&app, "/api/v1/configmaps?watch=true&resourceVersion=0").await;
+    send(
+        &app,
+        "POST",
+        "/api/v1/namespaces",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}}),
+    )
+    .await;
+    send(&app, "POST", CM, configmap("here", json!({}))).await;
+    send(
+        &app,
+        "POST",
+        "/api/v1/namespaces/other/configmaps",
+        configmap("there", json!({})),
+    )
+    .await;
+    assert_eq!(events.next_named().await, named("ADDED", "here"));
+    assert_eq!(events.next_named().await, named("ADDED", "there"));
+}
