@@ -61,9 +61,8 @@ impl TestServer {
         }
         .write(&kubeconfig)?;
         let shutdown = CancellationToken::new();
-        let serving = tokio::spawn(
-            server.run(skiff_apiserver::router(state.clone()), shutdown.clone()),
-        );
+        let serving =
+            tokio::spawn(server.run(skiff_apiserver::router(state.clone()), shutdown.clone()));
         let client = client_from(&kubeconfig).await?;
         Ok(TestServer {
             client,
