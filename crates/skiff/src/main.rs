@@ -1,7 +1,9 @@
 //! The `skiff` binary: command-line parsing and wiring only. Each subcommand lives in its own
 //! module; the work is done by the library crates.
 
+mod agent;
 mod bench;
+mod client;
 mod datastore;
 mod server;
 
@@ -22,6 +24,8 @@ struct Cli {
 enum Command {
     /// Run the control plane: datastore, certificates, kubeconfig and the HTTPS API.
     Server(server::Args),
+    /// Join a node to a cluster (today: simulated nodes, `--simulate N`).
+    Agent(agent::Args),
     /// Measure skiff's components against reference figures taken in the same run.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -52,6 +56,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Server(args) => server::run(args).await,
+            Command::Agent(args) => agent::run(args).await,
             Command::Bench(bench) => bench.run().await,
             Command::Datastore(command) => command.run().await,
         }

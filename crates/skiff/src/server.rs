@@ -33,6 +33,9 @@ pub struct Args {
     /// --token-auth-file format).
     #[arg(long)]
     token_auth_file: Option<PathBuf>,
+    /// Also run N simulated nodes in this process (`skiff agent --simulate N` in one command).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    simulate_nodes: usize,
 }
 
 /// The first address of k3s's default service range (10.43.0.0/16): the `kubernetes` Service.
@@ -86,16 +89,34 @@ pub async fn run(args: Args) -> Result<()> {
 
     let shutdown = CancellationToken::new();
     let signals = tokio::spawn(stop_on_signal(shutdown.clone()));
-    server
-        .run(skiff_apiserver::router(state.clone()), shutdown.clone())
-        .await;
+    let serving =
+        tokio::spawn(server.run(skiff_apiserver::router(state.clone()), shutdown.clone()));
+    let mut components = tokio::task::JoinSet::new();
+    if args.simulate_nodes > 0 {
+        let client = crate::client::from_kubeconfig(&kubeconfig_path).await?;
+        let config = skiff_agent::SimulationConfig {
+            nodes: args.simulate_nodes,
+            ..skiff_agent::SimulationConfig::default()
+        };
+        let stop = shutdown.clone();
+        components.spawn(async move {
+            if let Err(err) = skiff_agent::simulate(client, config, stop).await {
+                tracing::error!(error = %format!("{err:#}"), "simulated nodes stopped");
+            }
+        });
+    }
+    if let Err(err) = serving.await {
+        tracing::error!(error = %err, "the API server task failed");
+    }
+    shutdown.cancel();
+    while components.join_next().await.is_some() {}
     signals.abort();
     state.stop().await;
     store.close().await;
     Ok(())
 }
 
-async fn stop_on_signal(shutdown: CancellationToken) {
+pub async fn stop_on_signal(shutdown: CancellationToken) {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(term) => term,
         Err(err) => {

@@ -83,3 +83,19 @@ fn compacting_beyond_the_head_is_refused() {
     assert_eq!(code, 1, "revision 5 is in the future of an empty store");
     assert!(stderr.contains("in the future"), "{stderr}");
 }
+
+#[test]
+fn agent_without_simulate_says_what_is_missing_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig.yaml");
+    std::fs::write(&kubeconfig, "apiVersion: v1\nkind: Config\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args(["agent", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--simulate"), "{stderr}");
+}
