@@ -1,0 +1,139 @@
+//! A work queue of object keys with client-go's guarantees: a key is queued at most once,
+//! never processed by two workers at once (a key added while processing is queued again when
+//! done), and failures are retried with per-key exponential backoff.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<String>,
+    dirty: HashSet<String>,
+    processing: HashSet<String>,
+    failures: HashMap<String, u32>,
+}
+
+/// A deduplicating, delaying, rate-limited queue of keys.
+pub struct Queue {
+    state: Mutex<State>,
+    notify: Notify,
+    shutdown: CancellationToken,
+}
+
+impl Queue {
+    /// An empty queue; delayed adds stop when `shutdown` is cancelled.
+    pub fn new(shutdown: CancellationToken) -> Arc<Queue> {
+        Arc::new(Queue {
+            state: Mutex::new(State::default()),
+            notify: Notify::new(),
+            shutdown,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Queues a key unless it is already waiting.
+    pub fn add(&self, key: String) {
+        let mut state = self.lock();
+        if !state.dirty.insert(key.clone()) {
+            return;
+        }
+        if !state.processing.contains(&key) {
+            state.queue.push_back(key);
+            drop(state);
+            self.notify.notify_one();
+        }
+    }
+
+    /// Queues a key after a delay.
+    pub fn add_after(self: &Arc<Self>, key: String, delay: Duration) {
+        if delay.is_zero() {
+            self.add(key);
+            return;
+        }
+        let queue = Arc::clone(self);
+        tokio::spawn(async move {
+            tokio::select! {
+                () = queue.shutdown.cancelled() => {}
+                () = tokio::time::sleep(delay) => queue.add(key),
+            }
+        });
+    }
+
+    /// Queues a key after its backoff (5 ms doubling per consecutive failure, at most 60 s).
+    pub fn add_rate_limited(self: &Arc<Self>, key: String) {
+        let failures = {
+            let mut state = self.lock();
+            let failures = state.failures.entry(key.clone()).or_default();
+            *failures += 1;
+            *failures
+        };
+        let delay = Duration::from_millis(5u64.saturating_mul(1 << failures.min(20)) / 2)
+            .min(Duration::from_secs(60));
+        self.add_after(key, delay);
+    }
+
+    /// Forgets a key's failures.
+    pub fn forget(&self, key: &str) {
+        self.lock().failures.remove(key);
+    }
+
+    /// The next key to process (`None` once shut down). Call [`Queue::done`] after.
+    pub async fn next(&self) -> Option<String> {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut state = self.lock();
+                if let Some(key) = state.queue.pop_front() {
+                    state.dirty.remove(&key);
+                    state.processing.insert(key.clone());
+                    return Some(key);
+                }
+            }
+            tokio::select! {
+                () = self.shutdown.cancelled() => return None,
+                () = &mut notified => {}
+            }
+        }
+    }
+
+    /// Marks a key processed, queueing it again if it was added meanwhile.
+    pub fn done(&self, key: &str) {
+        let mut state = self.lock();
+        state.processing.remove(key);
+        if state.dirty.contains(key) {
+            state.queue.push_back(key.to_owned());
+            drop(state);
+            self.notify.notify_one();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn keys_are_deduplicated_and_requeued_after_processing() {
+        let queue = Queue::new(CancellationToken::new());
+        queue.add("a".into());
+        queue.add("a".into());
+        queue.add("b".into());
+        assert_eq!(queue.next().await.as_deref(), Some("a"));
+        queue.add("a".into());
+        assert_eq!(queue.next().await.as_deref(), Some("b"));
+        queue.done("b");
+        queue.done("a");
+        assert_eq!(queue.next().await.as_deref(), Some("a"));
+    }
+}
