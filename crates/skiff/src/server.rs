@@ -33,6 +33,9 @@ pub struct Args {
     /// --token-auth-file format).
     #[arg(long)]
     token_auth_file: Option<PathBuf>,
+    /// Do not run the controllers (Deployment, ReplicaSet, ...) in this process.
+    #[arg(long)]
+    disable_controllers: bool,
     /// Also run N simulated nodes in this process (`skiff agent --simulate N` in one command).
     #[arg(long, value_name = "N", default_value_t = 0)]
     simulate_nodes: usize,
@@ -92,8 +95,19 @@ pub async fn run(args: Args) -> Result<()> {
     let serving =
         tokio::spawn(server.run(skiff_apiserver::router(state.clone()), shutdown.clone()));
     let mut components = tokio::task::JoinSet::new();
+    // The embedded components are clients of this server's own HTTPS endpoint, as they would
+    // be of any conformant API server.
+    let client = crate::client::from_kubeconfig(&kubeconfig_path).await?;
+    if !args.disable_controllers {
+        let (client, stop) = (client.clone(), shutdown.clone());
+        components.spawn(async move {
+            if let Err(err) = skiff_workloads::run(client, stop).await {
+                tracing::error!(error = %format!("{err:#}"), "workload controllers stopped");
+            }
+        });
+    }
     if args.simulate_nodes > 0 {
-        let client = crate::client::from_kubeconfig(&kubeconfig_path).await?;
+        let client = client.clone();
         let config = skiff_agent::SimulationConfig {
             nodes: args.simulate_nodes,
             ..skiff_agent::SimulationConfig::default()
