@@ -45,6 +45,7 @@ impl<'s> FieldManager<'s> {
             subresource: match view {
                 Some(View::Status) => Some("status"),
                 Some(View::Scale) => Some("scale"),
+                Some(View::Finalize) => Some("finalize"),
                 None => None,
             },
             ignore_status: view.is_none() && subresource::has_status(resource),

@@ -170,6 +170,7 @@ pub(crate) async fn create(
 /// with a status subresource keep the stored `.status`.
 pub(crate) fn replaced(resource: &Resource, old: &Value, object: &Value) -> Value {
     let mut new = object.clone();
+    keep_namespace_finalizers(resource, old, &mut new);
     if crate::subresource::has_status(resource) {
         match old.get("status") {
             Some(status) => new["status"] = status.clone(),
@@ -181,6 +182,20 @@ pub(crate) fn replaced(resource: &Resource, old: &Value, object: &Value) -> Valu
         }
     }
     new
+}
+
+/// A namespace's `spec.finalizers` change only through its `finalize` subresource.
+pub(crate) fn keep_namespace_finalizers(resource: &Resource, old: &Value, new: &mut Value) {
+    if resource.group.is_empty() && resource.plural == "namespaces" {
+        match old["spec"].get("finalizers") {
+            Some(finalizers) => new["spec"]["finalizers"] = finalizers.clone(),
+            None => {
+                if let Some(spec) = new["spec"].as_object_mut() {
+                    spec.remove("finalizers");
+                }
+            }
+        }
+    }
 }
 
 /// A Service keeps its cluster IP: an update that leaves it out keeps the allocated one, one
@@ -322,6 +337,9 @@ pub(crate) async fn update_with(
         }
         // Gone once marked, without finalizers and past its grace period (a pod still
         // stopping keeps its grace period until its kubelet deletes it).
+        // (Namespaces also wait for their `spec.finalizers`: the namespace controller
+        // empties them and clears `kubernetes` last.)
+        let is_namespace = resource.group.is_empty() && resource.plural == "namespaces";
         let finalized = new["metadata"]["deletionTimestamp"].is_string()
             && new["metadata"]["finalizers"]
                 .as_array()
@@ -329,7 +347,10 @@ pub(crate) async fn update_with(
             && new["metadata"]["deletionGracePeriodSeconds"]
                 .as_i64()
                 .is_none_or(|g| g == 0)
-            && !(resource.group.is_empty() && resource.plural == "namespaces");
+            && (!is_namespace
+                || new["spec"]["finalizers"]
+                    .as_array()
+                    .is_none_or(|f| f.is_empty()));
         if dry_run {
             // Nothing is written: the object keeps the version it has.
             new["metadata"]["resourceVersion"] = json!(current.mod_revision.to_string());

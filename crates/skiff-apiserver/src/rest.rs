@@ -816,6 +816,9 @@ pub(crate) async fn patch(
                 Some(view) => view.merge(resource, old, &patched)?,
                 None => patched,
             };
+            if view.is_none() {
+                objects::keep_namespace_finalizers(resource, old, &mut new);
+            }
             if keep_status {
                 new["status"] = old["status"].clone();
                 if new["status"].is_null()

@@ -14,6 +14,8 @@ use crate::registry::Resource;
 pub(crate) enum View {
     Status,
     Scale,
+    /// `namespaces/<name>/finalize`: the namespace controller's write of `spec.finalizers`.
+    Finalize,
 }
 
 impl View {
@@ -21,6 +23,7 @@ impl View {
         match name {
             "status" => Some(View::Status),
             "scale" => Some(View::Scale),
+            "finalize" => Some(View::Finalize),
             _ => None,
         }
     }
@@ -28,7 +31,7 @@ impl View {
     /// The subresource's object, read from the stored one.
     pub(crate) fn read(self, resource: &Resource, object: &Value) -> Value {
         match self {
-            View::Status => object.clone(),
+            View::Status | View::Finalize => object.clone(),
             View::Scale => {
                 let paths = ScaleAt::of(resource);
                 let metadata = &object["metadata"];
@@ -76,6 +79,12 @@ impl View {
         let mut merged = current.clone();
         match self {
             View::Status => merged["status"] = view["status"].clone(),
+            View::Finalize => {
+                merged["spec"]["finalizers"] = match &view["spec"]["finalizers"] {
+                    Value::Null => json!([]),
+                    finalizers => finalizers.clone(),
+                }
+            }
             View::Scale => {
                 let replicas = match &view["spec"]["replicas"] {
                     Value::Null => 0,

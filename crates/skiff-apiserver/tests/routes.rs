@@ -995,3 +995,65 @@ async fn binding_assigns_a_pod_to_a_node_once() {
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{status}");
     assert_eq!(status["details"]["causes"][0]["field"], "spec");
 }
+
+#[tokio::test]
+async fn a_terminating_namespace_goes_once_its_finalize_subresource_clears_it() {
+    let (app, _dir) = app().await;
+    let ns = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "doomed"}});
+    let (code, created) = send(
+        &app,
+        "POST",
+        "/api/v1/namespaces",
+        "application/json",
+        json_bytes(ns),
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED);
+    assert_eq!(
+        created["spec"]["finalizers"],
+        serde_json::json!(["kubernetes"])
+    );
+    let (code, marked) = send(
+        &app,
+        "DELETE",
+        "/api/v1/namespaces/doomed",
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(marked["status"]["phase"], "Terminating");
+
+    // A plain update cannot drop the finalizer; the finalize subresource can.
+    let mut cleared = marked.clone();
+    cleared["spec"]["finalizers"] = serde_json::json!([]);
+    let (code, kept) = send(
+        &app,
+        "PUT",
+        "/api/v1/namespaces/doomed",
+        "application/json",
+        json_bytes(cleared.clone()),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{kept}");
+    assert_eq!(
+        kept["spec"]["finalizers"],
+        serde_json::json!(["kubernetes"])
+    );
+    cleared["metadata"]["resourceVersion"] = kept["metadata"]["resourceVersion"].clone();
+    let (code, finalized) = send(
+        &app,
+        "PUT",
+        "/api/v1/namespaces/doomed/finalize",
+        "application/json",
+        json_bytes(cleared),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{finalized}");
+    assert_eq!(
+        call(&app, "/api/v1/namespaces/doomed", Some(admin()))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+}
