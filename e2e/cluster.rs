@@ -82,3 +82,229 @@ fn simulated_nodes_register_and_run_the_pods_bound_to_them() {
     }
     server.stop();
 }
+
+/// Conformance: [sig-auth] ServiceAccounts should guarantee kube-root-ca.crt exist in any
+/// namespace; [sig-api-machinery] Namespaces [Serial] should ensure that all services are
+/// removed when a namespace is deleted (with ConfigMaps and a Deployment too).
+#[test]
+fn namespaces_get_their_service_account_and_are_emptied_when_deleted() {
+    let (_dir, cache, server) = support::start_server();
+    let kc = &server.kubeconfig;
+    for minor in KUBECTL_MINORS {
+        let ns = format!("team-{}", minor.replace('.', "-"));
+        ok(
+            kubectl(minor, kc, &cache, &["create", "namespace", &ns]),
+            "create ns",
+        );
+        eventually(
+            Duration::from_secs(20),
+            "default SA and kube-root-ca.crt",
+            || {
+                kubectl(
+                    minor,
+                    kc,
+                    &cache,
+                    &[
+                        "-n",
+                        &ns,
+                        "get",
+                        "serviceaccount/default",
+                        "configmap/kube-root-ca.crt",
+                    ],
+                )
+                .ok
+            },
+        );
+        let ca = ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &[
+                    "-n",
+                    &ns,
+                    "get",
+                    "configmap",
+                    "kube-root-ca.crt",
+                    "-o",
+                    "jsonpath={.data.ca\\.crt}",
+                ],
+            ),
+            "get ca",
+        );
+        assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{ca}");
+        ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &[
+                    "-n",
+                    &ns,
+                    "create",
+                    "configmap",
+                    "settings",
+                    "--from-literal=a=b",
+                ],
+            ),
+            "cm",
+        );
+        ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &["-n", &ns, "create", "deployment", "web", "--image=nginx"],
+            ),
+            "deployment",
+        );
+        ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &[
+                    "-n",
+                    &ns,
+                    "create",
+                    "service",
+                    "clusterip",
+                    "web",
+                    "--tcp=80",
+                ],
+            ),
+            "service",
+        );
+        // kubectl waits until the namespace is gone: emptied, then finalized.
+        ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &["delete", "namespace", &ns, "--timeout=60s"],
+            ),
+            "delete ns",
+        );
+        let gone = kubectl(minor, kc, &cache, &["get", "namespace", &ns]);
+        assert!(gone.stderr.contains("not found"), "{}", gone.stderr);
+        let left = ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &[
+                    "get",
+                    "configmaps,deployments,replicasets,pods,services",
+                    "-A",
+                    "--no-headers",
+                ],
+            ),
+            "get -A",
+        );
+        assert!(!left.contains(&ns), "everything in {ns} is gone: {left}");
+    }
+    server.stop();
+}
+
+/// Deleting a Deployment deletes its ReplicaSets and their pods (garbage collection, background
+/// propagation); with `--cascade=orphan` they stay, no longer owned.
+#[test]
+fn deleting_a_deployment_removes_its_replica_sets_and_pods_unless_orphaned() {
+    let (_dir, cache, server) = support::start_server();
+    let kc = &server.kubeconfig;
+    ok(
+        kubectl(
+            "1.33",
+            kc,
+            &cache,
+            &[
+                "create",
+                "deployment",
+                "gc",
+                "--image=nginx",
+                "--replicas=2",
+            ],
+        ),
+        "create",
+    );
+    ok(
+        kubectl(
+            "1.33",
+            kc,
+            &cache,
+            &[
+                "create",
+                "deployment",
+                "kept",
+                "--image=nginx",
+                "--replicas=1",
+            ],
+        ),
+        "create",
+    );
+    eventually(Duration::from_secs(20), "3 pods", || {
+        kubectl("1.33", kc, &cache, &["get", "pods", "--no-headers"])
+            .stdout
+            .lines()
+            .count()
+            == 3
+    });
+    ok(
+        kubectl("1.33", kc, &cache, &["delete", "deployment", "gc", "--timeout=60s"]),
+        "delete",
+    );
+    eventually(
+        Duration::from_secs(20),
+        "gc's ReplicaSet and pods gone",
+        || {
+            let out = kubectl(
+                "1.33",
+                kc,
+                &cache,
+                &["get", "replicasets,pods", "-l", "app=gc", "--no-headers"],
+            );
+            out.ok && out.stdout.trim().is_empty()
+        },
+    );
+    ok(
+        kubectl(
+            "1.33",
+            kc,
+            &cache,
+            &["delete", "deployment", "kept", "--cascade=orphan", "--timeout=60s"],
+        ),
+        "delete --cascade=orphan",
+    );
+    eventually(
+        Duration::from_secs(20),
+        "kept's ReplicaSet orphaned",
+        || {
+            let owners = kubectl(
+                "1.33",
+                kc,
+                &cache,
+                &[
+                    "get",
+                    "replicasets",
+                    "-l",
+                    "app=kept",
+                    "-o",
+                    "jsonpath={.items[*].metadata.ownerReferences}",
+                ],
+            );
+            owners.ok
+                && owners.stdout.trim().is_empty()
+                && kubectl(
+                    "1.33",
+                    kc,
+                    &cache,
+                    &["get", "replicasets", "-l", "app=kept", "--no-headers"],
+                )
+                .stdout
+                .lines()
+                .count()
+                    == 1
+        },
+    );
+    server.stop();
+}

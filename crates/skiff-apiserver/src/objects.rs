@@ -119,6 +119,7 @@ pub(crate) async fn create(
     }
     skiff_defaults::apply(resource.group, resource.version, resource.kind, &mut object);
     skiff_defaults::prepare_create(resource.group, resource.version, resource.kind, &mut object);
+    omit_empty_metadata(&mut object);
     crate::validation::validate(resource, None, &object)?;
     if let Some(ns) = namespace {
         // The cache holds every namespace; only one it has not seen yet costs a store read.
@@ -182,6 +183,30 @@ pub(crate) fn replaced(resource: &Resource, old: &Value, object: &Value) -> Valu
         }
     }
     new
+}
+
+/// Empty lists and maps in metadata are left out, as Go's `omitempty` leaves them out of
+/// kube-apiserver's replies (`ownerReferences: []` after the last owner is removed, ...).
+fn omit_empty_metadata(object: &mut Value) {
+    if let Some(metadata) = object["metadata"].as_object_mut() {
+        for field in [
+            "finalizers",
+            "ownerReferences",
+            "labels",
+            "annotations",
+            "managedFields",
+        ] {
+            let empty = match metadata.get(field) {
+                Some(Value::Array(items)) => items.is_empty(),
+                Some(Value::Object(fields)) => fields.is_empty(),
+                Some(Value::Null) => true,
+                _ => false,
+            };
+            if empty {
+                metadata.remove(field);
+            }
+        }
+    }
 }
 
 /// A namespace's `spec.finalizers` change only through its `finalize` subresource.
@@ -327,6 +352,7 @@ pub(crate) async fn update_with(
         if let Some(m) = new["metadata"].as_object_mut() {
             m.remove("resourceVersion");
         }
+        omit_empty_metadata(&mut new);
         if let Some(generation) = old["metadata"]["generation"].as_i64() {
             let bumped = if old.get("spec") != new.get("spec") {
                 generation + 1

@@ -99,10 +99,17 @@ pub async fn run(args: Args) -> Result<()> {
     // be of any conformant API server.
     let client = crate::client::from_kubeconfig(&kubeconfig_path).await?;
     if !args.disable_controllers {
-        let (client, stop) = (client.clone(), shutdown.clone());
+        let (workloads, stop) = (client.clone(), shutdown.clone());
         components.spawn(async move {
-            if let Err(err) = skiff_workloads::run(client, stop).await {
+            if let Err(err) = skiff_workloads::run(workloads, stop).await {
                 tracing::error!(error = %format!("{err:#}"), "workload controllers stopped");
+            }
+        });
+        let (core, stop) = (client.clone(), shutdown.clone());
+        let config = skiff_controllers::Config::new(pki.ca.cert_pem().to_owned());
+        components.spawn(async move {
+            if let Err(err) = skiff_controllers::run(core, config, stop).await {
+                tracing::error!(error = %format!("{err:#}"), "core controllers stopped");
             }
         });
     }
