@@ -250,7 +250,12 @@ fn deleting_a_deployment_removes_its_replica_sets_and_pods_unless_orphaned() {
             == 3
     });
     ok(
-        kubectl("1.33", kc, &cache, &["delete", "deployment", "gc", "--timeout=60s"]),
+        kubectl(
+            "1.33",
+            kc,
+            &cache,
+            &["delete", "deployment", "gc", "--timeout=60s"],
+        ),
         "delete",
     );
     eventually(
@@ -271,7 +276,13 @@ fn deleting_a_deployment_removes_its_replica_sets_and_pods_unless_orphaned() {
             "1.33",
             kc,
             &cache,
-            &["delete", "deployment", "kept", "--cascade=orphan", "--timeout=60s"],
+            &[
+                "delete",
+                "deployment",
+                "kept",
+                "--cascade=orphan",
+                "--timeout=60s",
+            ],
         ),
         "delete --cascade=orphan",
     );
@@ -306,5 +317,166 @@ fn deleting_a_deployment_removes_its_replica_sets_and_pods_unless_orphaned() {
                     == 1
         },
     );
+    server.stop();
+}
+
+/// `kubectl create deployment` on simulated nodes: pods scheduled and Running, `rollout
+/// status` completes, `set image` rolls out, `rollout undo` restores the old template, scaling
+/// up and down.
+#[test]
+fn deployments_roll_out_on_simulated_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let server = ServerProcess::start_with(&dir.path().join("data"), &["--simulate-nodes", "3"]);
+    wait_ready(&server.kubeconfig, &cache);
+    let kc = &server.kubeconfig;
+    for minor in KUBECTL_MINORS {
+        let ns = format!("roll-{}", minor.replace('.', "-"));
+        ok(
+            kubectl(minor, kc, &cache, &["create", "namespace", &ns]),
+            "create ns",
+        );
+        let k = |args: &[&str]| {
+            let mut all = vec!["-n", ns.as_str()];
+            all.extend_from_slice(args);
+            kubectl(minor, kc, &cache, &all)
+        };
+        ok(
+            k(&[
+                "create",
+                "deployment",
+                "web",
+                "--image=nginx:1.25",
+                "--replicas=3",
+            ]),
+            "create deployment",
+        );
+        let status = ok(
+            k(&["rollout", "status", "deployment/web", "--timeout=60s"]),
+            "rollout status",
+        );
+        assert!(
+            status.contains("successfully rolled out"),
+            "kubectl {minor}: {status}"
+        );
+        let pods = ok(
+            k(&["get", "pods", "-o", "wide", "--no-headers"]),
+            "get pods",
+        );
+        assert_eq!(
+            pods.lines()
+                .filter(|l| l.contains("Running") && l.contains("sim-"))
+                .count(),
+            3,
+            "{pods}"
+        );
+
+        ok(
+            k(&["set", "image", "deployment/web", "nginx=nginx:1.26"]),
+            "set image",
+        );
+        ok(
+            k(&["rollout", "status", "deployment/web", "--timeout=60s"]),
+            "rollout status after set image",
+        );
+        let image = ok(
+            k(&[
+                "get",
+                "deployment/web",
+                "-o",
+                "jsonpath={.spec.template.spec.containers[0].image}",
+            ]),
+            "image",
+        );
+        assert_eq!(image, "nginx:1.26");
+        ok(k(&["rollout", "undo", "deployment/web"]), "rollout undo");
+        ok(
+            k(&["rollout", "status", "deployment/web", "--timeout=60s"]),
+            "rollout status after undo",
+        );
+        let image = ok(
+            k(&[
+                "get",
+                "deployment/web",
+                "-o",
+                "jsonpath={.spec.template.spec.containers[0].image}",
+            ]),
+            "image",
+        );
+        assert_eq!(
+            image, "nginx:1.25",
+            "kubectl {minor}: undo restored the old template"
+        );
+        let history = ok(
+            k(&["rollout", "history", "deployment/web"]),
+            "rollout history",
+        );
+        assert!(history.contains("REVISION"), "{history}");
+
+        ok(k(&["scale", "deployment/web", "--replicas=10"]), "scale up");
+        ok(
+            k(&["rollout", "status", "deployment/web", "--timeout=60s"]),
+            "rollout status after scale up",
+        );
+        ok(
+            k(&["scale", "deployment/web", "--replicas=0"]),
+            "scale down",
+        );
+        eventually(Duration::from_secs(30), "no pods left", || {
+            k(&["get", "pods", "--no-headers"]).stdout.trim().is_empty()
+        });
+    }
+    server.stop();
+}
+
+/// A pod that fits nowhere stays Pending, with kube-scheduler's explanation.
+#[test]
+fn a_pod_that_fits_nowhere_stays_pending_with_a_clear_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let server = ServerProcess::start_with(&dir.path().join("data"), &["--simulate-nodes", "2"]);
+    wait_ready(&server.kubeconfig, &cache);
+    let kc = &server.kubeconfig;
+    let file = support::write(
+        dir.path(),
+        "huge.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: huge\nspec:\n  containers:\n  - name: c\n    image: busybox\n    resources:\n      requests:\n        cpu: \"64\"\n",
+    );
+    ok(
+        kubectl("1.33", kc, &cache, &["create", "-f", &file]),
+        "create",
+    );
+    eventually(Duration::from_secs(20), "a FailedScheduling event", || {
+        let events = kubectl(
+            "1.33",
+            kc,
+            &cache,
+            &[
+                "get",
+                "events",
+                "--field-selector",
+                "involvedObject.name=huge",
+                "-o",
+                "jsonpath={.items[*].message}",
+            ],
+        )
+        .stdout;
+        events.contains("0/2 nodes are available: 2 Insufficient cpu")
+    });
+    let phase = ok(
+        kubectl(
+            "1.33",
+            kc,
+            &cache,
+            &["get", "pod", "huge", "-o", "jsonpath={.status.phase}"],
+        ),
+        "get",
+    );
+    assert_eq!(phase, "Pending");
+    let described = ok(
+        kubectl("1.33", kc, &cache, &["describe", "pod", "huge"]),
+        "describe",
+    );
+    assert!(described.contains("FailedScheduling"), "{described}");
     server.stop();
 }

@@ -23,7 +23,9 @@ fn create_from_yaml(minor: &str, kubeconfig: &Path, cache: &Path, dir: &Path, ya
 }
 
 fn configmap(name: &str) -> String {
-    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  k: v\n")
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  labels: {{e2e: watch}}\ndata:\n  k: v\n"
+    )
 }
 
 /// A kubectl left running, whose stdout lines arrive on a channel.
@@ -105,7 +107,8 @@ fn get_watch_prints_objects_as_they_are_added_and_deleted() {
             all.extend(args.iter().map(|a| a.to_string()));
             all
         };
-        let args = in_ns(&["get", "configmaps", "-w", "-o", "name"]);
+        // (Only this test's objects: the controllers add kube-root-ca.crt to the namespace.)
+        let args = in_ns(&["get", "configmaps", "-l", "e2e=watch", "-w", "-o", "name"]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let watch = Running::start(minor, kc, &cache, &args);
         let file = dir.path().join("cm.yaml");
@@ -209,19 +212,29 @@ fn delete_waits_until_the_last_finalizer_is_removed() {
             delete.is_running(),
             "kubectl {minor} waits while the finalizer holds the object"
         );
-        let marked = kubectl(
-            minor,
-            kc,
-            &cache,
-            &[
-                "get",
-                "configmap",
-                &name,
-                "-o",
-                "jsonpath={.metadata.deletionTimestamp}",
-            ],
-        );
-        assert!(!marked.stdout.is_empty(), "marked for deletion");
+        let marked = (0..50).any(|_| {
+            let out = kubectl(
+                minor,
+                kc,
+                &cache,
+                &[
+                    "get",
+                    "configmap",
+                    &name,
+                    "-o",
+                    "jsonpath={.metadata.deletionTimestamp}",
+                ],
+            );
+            if !out.ok {
+                eprintln!("kubectl {minor} get: {}", out.stderr);
+            }
+            let done = out.ok && !out.stdout.is_empty();
+            if !done {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            done
+        });
+        assert!(marked, "kubectl {minor}: marked for deletion");
 
         // Release it: the same object without finalizers.
         let json = kubectl(

@@ -36,6 +36,9 @@ pub struct Args {
     /// Do not run the controllers (Deployment, ReplicaSet, ...) in this process.
     #[arg(long)]
     disable_controllers: bool,
+    /// Do not run the scheduler in this process.
+    #[arg(long)]
+    disable_scheduler: bool,
     /// Also run N simulated nodes in this process (`skiff agent --simulate N` in one command).
     #[arg(long, value_name = "N", default_value_t = 0)]
     simulate_nodes: usize,
@@ -110,6 +113,15 @@ pub async fn run(args: Args) -> Result<()> {
         components.spawn(async move {
             if let Err(err) = skiff_controllers::run(core, config, stop).await {
                 tracing::error!(error = %format!("{err:#}"), "core controllers stopped");
+            }
+        });
+    }
+    if !args.disable_scheduler {
+        let (scheduler, stop) = (client.clone(), shutdown.clone());
+        components.spawn(async move {
+            let config = skiff_scheduler::Config::default();
+            if let Err(err) = skiff_scheduler::run(scheduler, config, stop).await {
+                tracing::error!(error = %format!("{err:#}"), "scheduler stopped");
             }
         });
     }
