@@ -88,7 +88,7 @@ fn simulated_nodes_register_and_run_the_pods_bound_to_them() {
 /// removed when a namespace is deleted (with ConfigMaps and a Deployment too).
 #[test]
 fn namespaces_get_their_service_account_and_are_emptied_when_deleted() {
-    let (_dir, cache, server) = support::start_server();
+    let (_dir, cache, server) = support::start_server_with(&[]);
     let kc = &server.kubeconfig;
     for minor in KUBECTL_MINORS {
         let ns = format!("team-{}", minor.replace('.', "-"));
@@ -210,7 +210,7 @@ fn namespaces_get_their_service_account_and_are_emptied_when_deleted() {
 /// propagation); with `--cascade=orphan` they stay, no longer owned.
 #[test]
 fn deleting_a_deployment_removes_its_replica_sets_and_pods_unless_orphaned() {
-    let (_dir, cache, server) = support::start_server();
+    let (_dir, cache, server) = support::start_server_with(&[]);
     let kc = &server.kubeconfig;
     ok(
         kubectl(

@@ -58,11 +58,11 @@ impl Running {
         Running { child, lines }
     }
 
-    /// The next line within 10 s.
+    /// The next line within 30 s.
     fn line(&self) -> String {
         self.lines
-            .recv_timeout(Duration::from_secs(10))
-            .expect("kubectl printed a line within 10 s")
+            .recv_timeout(Duration::from_secs(30))
+            .expect("kubectl printed a line within 30 s")
     }
 
     /// Waits for the process to exit by itself; true if it succeeded.
@@ -256,7 +256,7 @@ fn delete_waits_until_the_last_finalizer_is_removed() {
         );
         assert!(out.ok, "kubectl {minor} replace: {}", out.stderr);
         assert!(
-            delete.finish(Duration::from_secs(15)),
+            delete.finish(Duration::from_secs(60)),
             "kubectl {minor} delete succeeds once the object is gone"
         );
         let gone = kubectl(minor, kc, &cache, &["get", "configmap", &name]);
@@ -303,7 +303,7 @@ fn wait_for_jsonpath_and_for_delete() {
         );
         assert!(out.ok, "{}", out.stderr);
         assert!(
-            wait.finish(Duration::from_secs(20)),
+            wait.finish(Duration::from_secs(60)),
             "kubectl {minor} wait --for=jsonpath"
         );
 
@@ -326,7 +326,7 @@ fn wait_for_jsonpath_and_for_delete() {
         );
         assert!(out.ok, "{}", out.stderr);
         assert!(
-            gone.finish(Duration::from_secs(20)),
+            gone.finish(Duration::from_secs(60)),
             "kubectl {minor} wait --for=delete"
         );
     }

@@ -40,8 +40,10 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
+    /// The API server alone (no controllers or scheduler, which tests of the API do not
+    /// need and which would only add load to parallel tests).
     pub fn start(data_dir: &Path) -> ServerProcess {
-        Self::start_with(data_dir, &[])
+        Self::start_with(data_dir, &["--disable-controllers", "--disable-scheduler"])
     }
 
     pub fn start_with(data_dir: &Path, extra_args: &[&str]) -> ServerProcess {
@@ -149,9 +151,15 @@ pub fn wait_ready(kubeconfig: &Path, cache: &Path) -> Duration {
 /// A server on a fresh data dir, ready to serve: the dir (kept alive with the server), the
 /// kubectl cache dir, and the server process.
 pub fn start_server() -> (tempfile::TempDir, PathBuf, ServerProcess) {
+    start_server_with(&["--disable-controllers", "--disable-scheduler"])
+}
+
+/// [`start_server`] with `skiff server` flags of the caller's (the whole control plane when
+/// empty).
+pub fn start_server_with(args: &[&str]) -> (tempfile::TempDir, PathBuf, ServerProcess) {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
-    let server = ServerProcess::start(&dir.path().join("data"));
+    let server = ServerProcess::start_with(&dir.path().join("data"), args);
     wait_ready(&server.kubeconfig, &cache);
     (dir, cache, server)
 }

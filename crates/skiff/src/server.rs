@@ -3,6 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use skiff_apiserver::{AppState, Server, StaticTokens};
@@ -93,60 +94,114 @@ pub async fn run(args: Args) -> Result<()> {
     .context("writing the kubeconfig")?;
     tracing::info!(address = %bound, kubeconfig = %kubeconfig_path.display(), datastore = %datastore.describe(), "skiff server ready");
 
+    // On a signal the components stop first, then the API they talk to.
     let shutdown = CancellationToken::new();
+    let stop_serving = CancellationToken::new();
     let signals = tokio::spawn(stop_on_signal(shutdown.clone()));
-    let serving =
-        tokio::spawn(server.run(skiff_apiserver::router(state.clone()), shutdown.clone()));
-    let mut components = tokio::task::JoinSet::new();
+    let mut serving =
+        tokio::spawn(server.run(skiff_apiserver::router(state.clone()), stop_serving.clone()));
     // The embedded components are clients of this server's own HTTPS endpoint, as they would
-    // be of any conformant API server.
-    let client = crate::client::from_kubeconfig(&kubeconfig_path).await?;
-    if !args.disable_controllers {
-        let (workloads, stop) = (client.clone(), shutdown.clone());
-        components.spawn(async move {
-            if let Err(err) = skiff_workloads::run(workloads, stop).await {
-                tracing::error!(error = %format!("{err:#}"), "workload controllers stopped");
-            }
-        });
-        let (core, stop) = (client.clone(), shutdown.clone());
-        let config = skiff_controllers::Config::new(pki.ca.cert_pem().to_owned());
-        components.spawn(async move {
-            if let Err(err) = skiff_controllers::run(core, config, stop).await {
-                tracing::error!(error = %format!("{err:#}"), "core controllers stopped");
-            }
-        });
+    // be of any conformant API server, and run on their own threads: however busy they get,
+    // they cannot starve the API server's runtime.
+    let components = Components {
+        kubeconfig: kubeconfig_path.clone(),
+        root_ca_pem: pki.ca.cert_pem().to_owned(),
+        controllers: !args.disable_controllers,
+        scheduler: !args.disable_scheduler,
+        simulated_nodes: args.simulate_nodes,
     }
-    if !args.disable_scheduler {
-        let (scheduler, stop) = (client.clone(), shutdown.clone());
-        components.spawn(async move {
-            let config = skiff_scheduler::Config::default();
-            if let Err(err) = skiff_scheduler::run(scheduler, config, stop).await {
-                tracing::error!(error = %format!("{err:#}"), "scheduler stopped");
-            }
-        });
-    }
-    if args.simulate_nodes > 0 {
-        let client = client.clone();
-        let config = skiff_agent::SimulationConfig {
-            nodes: args.simulate_nodes,
-            ..skiff_agent::SimulationConfig::default()
-        };
-        let stop = shutdown.clone();
-        components.spawn(async move {
-            if let Err(err) = skiff_agent::simulate(client, config, stop).await {
-                tracing::error!(error = %format!("{err:#}"), "simulated nodes stopped");
-            }
-        });
-    }
-    if let Err(err) = serving.await {
-        tracing::error!(error = %err, "the API server task failed");
+    .start(shutdown.clone())?;
+    let mut served = None;
+    tokio::select! {
+        () = shutdown.cancelled() => {}
+        result = &mut serving => served = Some(result),
     }
     shutdown.cancel();
-    while components.join_next().await.is_some() {}
+    // Components get a few seconds to finish what they are writing.
+    let _ =
+        tokio::task::spawn_blocking(move || components.shutdown_timeout(Duration::from_secs(5)))
+            .await;
+    stop_serving.cancel();
+    let served = match served {
+        Some(result) => result,
+        None => serving.await,
+    };
+    if let Err(err) = served {
+        tracing::error!(error = %err, "the API server task failed");
+    }
     signals.abort();
     state.stop().await;
     store.close().await;
     Ok(())
+}
+
+/// The control-plane components that run beside the API server in this process.
+struct Components {
+    kubeconfig: PathBuf,
+    root_ca_pem: String,
+    controllers: bool,
+    scheduler: bool,
+    simulated_nodes: usize,
+}
+
+impl Components {
+    /// Starts the enabled components on a runtime of their own, until `shutdown`.
+    fn start(self, shutdown: CancellationToken) -> Result<tokio::runtime::Runtime> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("skiff-components")
+            .enable_all()
+            .build()
+            .context("starting the components' runtime")?;
+        runtime.spawn(async move {
+            let client = match crate::client::from_kubeconfig(&self.kubeconfig).await {
+                Ok(client) => client,
+                Err(err) => {
+                    tracing::error!(error = %format!("{err:#}"), "components cannot reach the API");
+                    return;
+                }
+            };
+            let mut tasks = tokio::task::JoinSet::new();
+            if self.controllers {
+                let (workloads, stop) = (client.clone(), shutdown.clone());
+                tasks.spawn(async move {
+                    if let Err(err) = skiff_workloads::run(workloads, stop).await {
+                        tracing::error!(error = %format!("{err:#}"), "workload controllers stopped");
+                    }
+                });
+                let (core, stop) = (client.clone(), shutdown.clone());
+                let config = skiff_controllers::Config::new(self.root_ca_pem);
+                tasks.spawn(async move {
+                    if let Err(err) = skiff_controllers::run(core, config, stop).await {
+                        tracing::error!(error = %format!("{err:#}"), "core controllers stopped");
+                    }
+                });
+            }
+            if self.scheduler {
+                let (scheduler, stop) = (client.clone(), shutdown.clone());
+                tasks.spawn(async move {
+                    let config = skiff_scheduler::Config::default();
+                    if let Err(err) = skiff_scheduler::run(scheduler, config, stop).await {
+                        tracing::error!(error = %format!("{err:#}"), "scheduler stopped");
+                    }
+                });
+            }
+            if self.simulated_nodes > 0 {
+                let (nodes, stop) = (client.clone(), shutdown.clone());
+                let config = skiff_agent::SimulationConfig {
+                    nodes: self.simulated_nodes,
+                    ..skiff_agent::SimulationConfig::default()
+                };
+                tasks.spawn(async move {
+                    if let Err(err) = skiff_agent::simulate(nodes, config, stop).await {
+                        tracing::error!(error = %format!("{err:#}"), "simulated nodes stopped");
+                    }
+                });
+            }
+            while tasks.join_next().await.is_some() {}
+        });
+        Ok(runtime)
+    }
 }
 
 pub async fn stop_on_signal(shutdown: CancellationToken) {
