@@ -617,31 +617,15 @@ async fn store_reference(temp: &Path, args: &Args, value_size: usize) -> Result<
     let store = Store::open(&Datastore::Sqlite(path.clone()), Config::default())
         .await
         .with_context(|| format!("opening {}", path.display()))?;
-    let value = Bytes::from(vec![b'v'; value_size.max(1)]);
-    let (total, writers) = (args.creates, args.clients);
-    let per_writer = total.div_ceil(writers);
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..writers)
-        .map(|w| {
-            let store = store.clone();
-            let value = value.clone();
-            tokio::spawn(async move {
-                for i in (w * per_writer)..((w + 1) * per_writer).min(total) {
-                    store
-                        .create(
-                            &format!("/registry/core/configmaps/{NAMESPACE}/bench-{i:06}"),
-                            value.clone(),
-                        )
-                        .await?;
-                }
-                anyhow::Ok(())
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await??;
-    }
-    let per_sec = total as f64 / started.elapsed().as_secs_f64();
+    let prefix = format!("/registry/core/configmaps/{NAMESPACE}/bench-");
+    let per_sec = super::store::concurrent_creates_of(
+        &store,
+        &prefix,
+        args.creates,
+        args.clients,
+        value_size,
+    )
+    .await?;
     store.close().await;
     Ok(per_sec)
 }

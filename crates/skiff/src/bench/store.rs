@@ -208,7 +208,19 @@ async fn concurrent_creates(
     total: usize,
     writers: usize,
 ) -> Result<f64> {
-    let value = bytes::Bytes::from(vec![b'v'; VALUE_SIZE]);
+    concurrent_creates_of(store, prefix, total, writers, VALUE_SIZE).await
+}
+
+/// `total` creates of `value_size`-byte values under `prefix` by `writers` concurrent writers,
+/// each owning a stretch of keys; returns creates per second.
+pub(super) async fn concurrent_creates_of(
+    store: &Store,
+    prefix: &str,
+    total: usize,
+    writers: usize,
+    value_size: usize,
+) -> Result<f64> {
+    let value = bytes::Bytes::from(vec![b'v'; value_size.max(1)]);
     let per_writer = total.div_ceil(writers);
     let started = Instant::now();
     let tasks: Vec<_> = (0..writers)
