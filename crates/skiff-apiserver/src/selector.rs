@@ -77,6 +77,48 @@ pub(crate) fn labels_of(object: &serde_json::Value) -> BTreeMap<String, String> 
         .unwrap_or_default()
 }
 
+/// A label selector (`{matchLabels, matchExpressions}`, or a plain map as ReplicationControllers
+/// have) in the text form `kubectl` and the Scale status use.
+pub(crate) fn text_of(selector: &serde_json::Value) -> String {
+    let mut terms = Vec::new();
+    let labels = selector
+        .get("matchLabels")
+        .or(if selector.get("matchExpressions").is_none() {
+            Some(selector)
+        } else {
+            None
+        })
+        .and_then(serde_json::Value::as_object);
+    if let Some(labels) = labels {
+        let mut pairs: Vec<_> = labels.iter().collect();
+        pairs.sort_by(|a, b| a.0.cmp(b.0));
+        for (key, value) in pairs {
+            terms.push(format!("{key}={}", value.as_str().unwrap_or_default()));
+        }
+    }
+    for expression in selector["matchExpressions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let key = expression["key"].as_str().unwrap_or_default();
+        let values: Vec<&str> = expression["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(serde_json::Value::as_str)
+            .collect();
+        terms.push(match expression["operator"].as_str().unwrap_or_default() {
+            "In" => format!("{key} in ({})", values.join(",")),
+            "NotIn" => format!("{key} notin ({})", values.join(",")),
+            "Exists" => key.to_owned(),
+            "DoesNotExist" => format!("!{key}"),
+            other => format!("{key} {other}"),
+        });
+    }
+    terms.join(",")
+}
+
 /// Splits on commas outside parentheses.
 fn split_requirements(text: &str) -> Result<Vec<&str>, String> {
     let mut parts = Vec::new();
@@ -200,6 +242,23 @@ fn qualified_chars(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn selectors_render_as_label_selector_text() {
+        assert_eq!(
+            text_of(&json!({"matchLabels": {"b": "2", "a": "1"}})),
+            "a=1,b=2"
+        );
+        assert_eq!(
+            text_of(&json!({"matchExpressions": [
+                {"key": "tier", "operator": "In", "values": ["web", "api"]},
+                {"key": "legacy", "operator": "DoesNotExist"}
+            ]})),
+            "tier in (web,api),!legacy"
+        );
+        assert_eq!(text_of(&json!({"app": "rc"})), "app=rc");
+    }
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

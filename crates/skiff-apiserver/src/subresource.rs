@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::ApiError;
 use crate::registry::Resource;
+use crate::selector;
 
 /// A subresource skiff serves as a view of its object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +50,7 @@ impl View {
                 }
                 let selector = match &paths.selector {
                     Some(path) => at(object, path).as_str().unwrap_or_default().to_owned(),
-                    None => selector_string(&object["spec"]["selector"]),
+                    None => selector::text_of(&object["spec"]["selector"]),
                 };
                 let default_replicas = if resource.custom.is_some() { 0 } else { 1 };
                 json!({
@@ -161,67 +162,9 @@ pub(crate) fn has_status(resource: &Resource) -> bool {
     resource.subresources.iter().any(|s| s.name == "status")
 }
 
-/// A label selector (`{matchLabels, matchExpressions}`, or a plain map as ReplicationControllers
-/// have) in the text form `kubectl` and the Scale status use.
-fn selector_string(selector: &Value) -> String {
-    let mut terms = Vec::new();
-    let labels = selector
-        .get("matchLabels")
-        .or(if selector.get("matchExpressions").is_none() {
-            Some(selector)
-        } else {
-            None
-        })
-        .and_then(Value::as_object);
-    if let Some(labels) = labels {
-        let mut pairs: Vec<_> = labels.iter().collect();
-        pairs.sort_by(|a, b| a.0.cmp(b.0));
-        for (key, value) in pairs {
-            terms.push(format!("{key}={}", value.as_str().unwrap_or_default()));
-        }
-    }
-    for expression in selector["matchExpressions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        let key = expression["key"].as_str().unwrap_or_default();
-        let values: Vec<&str> = expression["values"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        terms.push(match expression["operator"].as_str().unwrap_or_default() {
-            "In" => format!("{key} in ({})", values.join(",")),
-            "NotIn" => format!("{key} notin ({})", values.join(",")),
-            "Exists" => key.to_owned(),
-            "DoesNotExist" => format!("!{key}"),
-            other => format!("{key} {other}"),
-        });
-    }
-    terms.join(",")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn selectors_render_as_label_selector_text() {
-        assert_eq!(
-            selector_string(&json!({"matchLabels": {"b": "2", "a": "1"}})),
-            "a=1,b=2"
-        );
-        assert_eq!(
-            selector_string(&json!({"matchExpressions": [
-                {"key": "tier", "operator": "In", "values": ["web", "api"]},
-                {"key": "legacy", "operator": "DoesNotExist"}
-            ]})),
-            "tier in (web,api),!legacy"
-        );
-        assert_eq!(selector_string(&json!({"app": "rc"})), "app=rc");
-    }
 
     #[test]
     fn scale_reads_and_writes_spec_replicas() {

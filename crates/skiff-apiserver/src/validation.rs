@@ -244,46 +244,24 @@ fn selector_matches_template(object: &Value, causes: &mut Vec<Cause>) {
         causes.push(required("spec.selector"));
         return;
     }
-    let labels = crate::selector::labels_of(&object["spec"]["template"]);
-    let matches_labels = selector["matchLabels"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .all(|(k, v)| labels.get(k).map(String::as_str) == v.as_str());
-    let expressions_match = selector["matchExpressions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .all(|e| {
-            let key = e["key"].as_str().unwrap_or_default();
-            let values: Vec<&str> = e["values"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            let value = labels.get(key).map(String::as_str);
-            match e["operator"].as_str().unwrap_or_default() {
-                "In" => value.is_some_and(|v| values.contains(&v)),
-                "NotIn" => value.is_none_or(|v| !values.contains(&v)),
-                "Exists" => value.is_some(),
-                "DoesNotExist" => value.is_none(),
-                _ => false,
-            }
-        });
     let empty = selector["matchLabels"]
         .as_object()
         .is_none_or(|m| m.is_empty())
         && selector["matchExpressions"]
             .as_array()
             .is_none_or(|e| e.is_empty());
+    // The selector's text form goes through the one label-selector parser and matcher.
+    let matches = crate::selector::LabelSelector::parse(&crate::selector::text_of(selector))
+        .is_ok_and(|parsed| {
+            parsed.matches(&crate::selector::labels_of(&object["spec"]["template"]))
+        });
     if empty {
         causes.push(invalid(
             "spec.selector",
             selector,
             "empty selector is invalid for deployment",
         ));
-    } else if !(matches_labels && expressions_match) {
+    } else if !matches {
         causes.push(invalid(
             "spec.template.metadata.labels",
             &object["spec"]["template"]["metadata"]["labels"],
