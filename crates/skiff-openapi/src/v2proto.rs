@@ -463,54 +463,9 @@ pub struct HeaderParameterSubSchema {
     pub vendor_extension: Vec<NamedAny>,
 }
 
-/// `openapi.v2.PathParameterSubSchema` (same field numbers as the header one).
-#[derive(Clone, PartialEq, Message)]
-pub struct PathParameterSubSchema {
-    #[prost(bool, tag = "1")]
-    pub required: bool,
-    #[prost(string, tag = "2")]
-    pub r#in: String,
-    #[prost(string, tag = "3")]
-    pub description: String,
-    #[prost(string, tag = "4")]
-    pub name: String,
-    #[prost(string, tag = "5")]
-    pub r#type: String,
-    #[prost(string, tag = "6")]
-    pub format: String,
-    #[prost(message, optional, boxed, tag = "7")]
-    pub items: Option<Box<PrimitivesItems>>,
-    #[prost(string, tag = "8")]
-    pub collection_format: String,
-    #[prost(message, optional, tag = "9")]
-    pub default: Option<Any>,
-    #[prost(double, tag = "10")]
-    pub maximum: f64,
-    #[prost(bool, tag = "11")]
-    pub exclusive_maximum: bool,
-    #[prost(double, tag = "12")]
-    pub minimum: f64,
-    #[prost(bool, tag = "13")]
-    pub exclusive_minimum: bool,
-    #[prost(int64, tag = "14")]
-    pub max_length: i64,
-    #[prost(int64, tag = "15")]
-    pub min_length: i64,
-    #[prost(string, tag = "16")]
-    pub pattern: String,
-    #[prost(int64, tag = "17")]
-    pub max_items: i64,
-    #[prost(int64, tag = "18")]
-    pub min_items: i64,
-    #[prost(bool, tag = "19")]
-    pub unique_items: bool,
-    #[prost(message, repeated, tag = "20")]
-    pub r#enum: Vec<Any>,
-    #[prost(double, tag = "21")]
-    pub multiple_of: f64,
-    #[prost(message, repeated, tag = "22")]
-    pub vendor_extension: Vec<NamedAny>,
-}
+/// `openapi.v2.PathParameterSubSchema`: the same fields and numbers as the header one, so the
+/// same message.
+pub type PathParameterSubSchema = HeaderParameterSubSchema;
 
 /// `openapi.v2.PrimitivesItems`: `items` of a non-body parameter or header.
 #[derive(Clone, PartialEq, Message)]
