@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use support::{KUBECTL_MINORS, ServerProcess, kubectl, start_server, wait_ready};
+use support::{KUBECTL_MINORS, ServerProcess, kubectl, ok, start_server, wait_ready};
 
 /// Conformance: [sig-cli] Kubectl client Kubectl version should check is all data is printed; [sig-api-machinery] server version should find the server version.
 #[test]
@@ -165,6 +165,163 @@ fn bearer_tokens_from_the_token_file_authenticate() {
         let out = kubectl(minor, &token_config, &cache, &["get", "--raw", "/version"]);
         assert!(out.ok, "kubectl {minor}: {}", out.stderr);
     }
+    server.stop();
+}
+
+/// `kubectl create token` issues a signed, bound, expiring service-account token that
+/// authenticates as the service account (`auth whoami`), passes a TokenReview, and stops
+/// working once the account is deleted.
+/// Conformance: [sig-auth] ServiceAccounts should create a serviceAccountToken and ensure a
+/// successful TokenReview; [sig-auth] ServiceAccounts ServiceAccountIssuerDiscovery should
+/// support OIDC discovery of service account issuer (the documents; pods come with the agent).
+#[test]
+fn service_account_tokens_authenticate_until_the_account_is_deleted() {
+    let (dir, cache, server) = start_server();
+    let kc = &server.kubeconfig;
+    for minor in KUBECTL_MINORS {
+        let account = format!("robot-{}", minor.replace('.', "-"));
+        ok(
+            kubectl(minor, kc, &cache, &["create", "serviceaccount", &account]),
+            "create serviceaccount",
+        );
+        let token = ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &["create", "token", &account, "--duration=20m"],
+            ),
+            "create token",
+        );
+        let token = token.trim();
+        assert_eq!(token.split('.').count(), 3, "a JWS: {token}");
+        let token_config = dir.path().join(format!("{account}.yaml"));
+        with_token(kc, token, &token_config);
+        let ns = ok(
+            kubectl(
+                minor,
+                &token_config,
+                &cache,
+                &["get", "ns", "default", "-o", "name"],
+            ),
+            "get with the token",
+        );
+        assert_eq!(ns.trim(), "namespace/default");
+        if *minor != "1.27" {
+            // kubectl 1.27 asks authentication/v1beta1 for whoami, which 1.33 no longer serves.
+            let whoami = ok(
+                kubectl(minor, &token_config, &cache, &["auth", "whoami"]),
+                "auth whoami",
+            );
+            assert!(
+                whoami.contains(&format!("system:serviceaccount:default:{account}"))
+                    && whoami.contains("system:serviceaccounts:default"),
+                "kubectl {minor}: {whoami}"
+            );
+        }
+        let review = support::write(
+            dir.path(),
+            &format!("{account}-review.yaml"),
+            &format!(
+                "apiVersion: authentication.k8s.io/v1\nkind: TokenReview\nspec:\n  token: {token}\n"
+            ),
+        );
+        let reviewed = ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &[
+                    "create",
+                    "-f",
+                    &review,
+                    "-o",
+                    "jsonpath={.status.authenticated} {.status.user.username}",
+                ],
+            ),
+            "token review",
+        );
+        assert_eq!(
+            reviewed,
+            format!("true system:serviceaccount:default:{account}")
+        );
+
+        ok(
+            kubectl(minor, kc, &cache, &["delete", "serviceaccount", &account]),
+            "delete serviceaccount",
+        );
+        let refused = kubectl(minor, &token_config, &cache, &["get", "ns", "default"]);
+        assert!(
+            !refused.ok && refused.stderr.contains("Unauthorized"),
+            "kubectl {minor}: a deleted account's token must stop working: {}",
+            refused.stderr
+        );
+        let reviewed = ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &[
+                    "create",
+                    "-f",
+                    &review,
+                    "-o",
+                    "jsonpath={.status.authenticated}",
+                ],
+            ),
+            "token review after deletion",
+        );
+        assert_eq!(reviewed, "false");
+    }
+    // Too short a lifetime is refused with kube-apiserver's message.
+    ok(
+        kubectl("1.33", kc, &cache, &["create", "serviceaccount", "brief"]),
+        "create serviceaccount",
+    );
+    let short = kubectl(
+        "1.33",
+        kc,
+        &cache,
+        &["create", "token", "brief", "--duration=1m"],
+    );
+    assert!(
+        !short.ok
+            && short
+                .stderr
+                .contains("may not specify a duration less than 10 minutes"),
+        "{}",
+        short.stderr
+    );
+    let missing = kubectl("1.33", kc, &cache, &["create", "token", "nobody"]);
+    assert!(
+        !missing.ok
+            && missing
+                .stderr
+                .contains("serviceaccounts \"nobody\" not found"),
+        "{}",
+        missing.stderr
+    );
+    // The issuer's discovery documents name the key that signs the tokens.
+    let discovery = ok(
+        kubectl(
+            "1.33",
+            kc,
+            &cache,
+            &["get", "--raw", "/.well-known/openid-configuration"],
+        ),
+        "openid configuration",
+    );
+    let discovery: serde_json::Value = serde_json::from_str(&discovery).unwrap();
+    assert_eq!(
+        discovery["issuer"],
+        "https://kubernetes.default.svc.cluster.local"
+    );
+    let jwks = ok(
+        kubectl("1.33", kc, &cache, &["get", "--raw", "/openid/v1/jwks"]),
+        "jwks",
+    );
+    let jwks: serde_json::Value = serde_json::from_str(&jwks).unwrap();
+    assert_eq!(jwks["keys"][0]["alg"], "ES256");
     server.stop();
 }
 

@@ -5,16 +5,33 @@
 use rustls::pki_types::CertificateDer;
 
 /// An authenticated user.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Identity {
     pub user: String,
+    /// A unique id of the user, where the credential carries one (service accounts).
+    pub uid: Option<String>,
     pub groups: Vec<String>,
+    /// What else the authenticator knows (e.g. the pod a service-account token is bound to).
+    pub extra: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// Every authenticated user is also in this group, as in Kubernetes.
 pub const AUTHENTICATED_GROUP: &str = "system:authenticated";
 
 impl Identity {
+    /// The identity as an authentication.k8s.io `UserInfo` (what `kubectl auth whoami`
+    /// prints), leaving out what is not known.
+    pub fn user_info(&self) -> serde_json::Value {
+        let mut info = serde_json::json!({ "username": self.user, "groups": self.groups });
+        if let Some(uid) = &self.uid {
+            info["uid"] = uid.as_str().into();
+        }
+        if !self.extra.is_empty() {
+            info["extra"] = serde_json::json!(self.extra);
+        }
+        info
+    }
+
     /// The identity in a client certificate that rustls has already verified against the
     /// cluster CA; `None` if it names no user.
     pub fn from_verified_certificate(cert: &CertificateDer<'_>) -> Option<Identity> {
@@ -32,7 +49,11 @@ impl Identity {
             .filter_map(|o| o.as_str().ok().map(str::to_owned))
             .collect();
         groups.push(AUTHENTICATED_GROUP.to_owned());
-        Some(Identity { user, groups })
+        Some(Identity {
+            user,
+            groups,
+            ..Identity::default()
+        })
     }
 }
 
@@ -84,9 +105,10 @@ impl StaticTokens {
             let mut fields = line.splitn(4, ',');
             let token = fields.next().unwrap_or_default().trim();
             let user = fields.next().unwrap_or_default().trim();
-            let _uid = fields
+            let uid = fields
                 .next()
-                .ok_or((index + 1, "expected token,user,uid[,groups]"))?;
+                .ok_or((index + 1, "expected token,user,uid[,groups]"))?
+                .trim();
             if token.is_empty() || user.is_empty() {
                 return Err((index + 1, "token and user must not be empty"));
             }
@@ -102,7 +124,9 @@ impl StaticTokens {
             groups.push(AUTHENTICATED_GROUP.to_owned());
             let identity = Identity {
                 user: user.to_owned(),
+                uid: (!uid.is_empty()).then(|| uid.to_owned()),
                 groups,
+                ..Identity::default()
             };
             if by_token.insert(token.to_owned(), identity).is_some() {
                 return Err((index + 1, "duplicate token"));
@@ -113,11 +137,7 @@ impl StaticTokens {
 
     /// The identity of an `Authorization` header value, if it is a known bearer token.
     pub fn authenticate(&self, authorization: &str) -> Option<&Identity> {
-        let (scheme, token) = authorization.split_once(' ')?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return None;
-        }
-        self.by_token.get(token.trim())
+        self.by_token.get(bearer_token(authorization)?)
     }
 
     pub fn len(&self) -> usize {
@@ -127,6 +147,15 @@ impl StaticTokens {
     pub fn is_empty(&self) -> bool {
         self.by_token.is_empty()
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header value.
+pub(crate) fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ mod reviews;
 mod routes;
 mod selector;
 mod server;
+mod serviceaccount;
 mod status;
 mod subresource;
 mod tls;
@@ -37,6 +38,7 @@ pub use rest::decode_body;
 pub use routes::{AppState, router};
 pub use selector::LabelSelector;
 pub use server::{Server, ServerError};
+pub use serviceaccount::{DEFAULT_ISSUER, TokenIssuer};
 pub use status::{ApiError, Cause, Details};
 
 // The Kubernetes minor version served follows the k8s-openapi feature this crate is built with.

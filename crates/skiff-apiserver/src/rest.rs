@@ -26,7 +26,7 @@ use crate::output::{Output, with_warnings};
 use crate::registry::{Registry, Resource};
 use crate::selector::{LabelSelector, Selectors};
 use crate::subresource::{self, View};
-use crate::{ApiError, AppState, Identity, crds, objects, reviews, watch};
+use crate::{ApiError, AppState, Identity, crds, objects, reviews, serviceaccount, watch};
 
 /// What a resource URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -511,6 +511,16 @@ pub(crate) async fn post(
     {
         return bind(&state, &registry, &target, &headers, body).await;
     }
+    if target.subresource == Some("token") {
+        resolve(&registry, &target, "create")?;
+        let (Some(namespace), Some(name)) = (target.namespace, target.name) else {
+            return Err(ApiError::not_found_path());
+        };
+        let request = json_body(&headers, body)?;
+        let reply =
+            serviceaccount::request_token(&state, &registry, namespace, name, &request).await?;
+        return Ok((StatusCode::CREATED, Json(reply)).into_response());
+    }
     if target.name.is_some() {
         return Err(ApiError::not_found_path());
     }
@@ -521,6 +531,10 @@ pub(crate) async fn post(
     let mut object = object;
     check_kind_rules(&registry, resource, &mut object)?;
     let Extension(who) = identity.ok_or_else(ApiError::unauthorized)?;
+    if (resource.group, resource.kind) == ("authentication.k8s.io", "TokenReview") {
+        let reply = serviceaccount::review(&state, resource, &object).await;
+        return Ok((StatusCode::CREATED, Json(reply)).into_response());
+    }
     if let Some(reply) = reviews::answer(resource, &who, &object) {
         return Ok((StatusCode::CREATED, Json(reply?)).into_response());
     }

@@ -19,9 +19,7 @@ pub(crate) fn answer(
     request: &Value,
 ) -> Option<Result<Value, ApiError>> {
     let answered = match (resource.group, resource.kind) {
-        ("authentication.k8s.io", "SelfSubjectReview") => json!({
-            "userInfo": { "username": who.user, "groups": who.groups },
-        }),
+        ("authentication.k8s.io", "SelfSubjectReview") => json!({ "userInfo": who.user_info() }),
         ("authorization.k8s.io", "SelfSubjectAccessReview") => {
             let spec = &request["spec"];
             if !spec["resourceAttributes"].is_object() && !spec["nonResourceAttributes"].is_object()
@@ -72,6 +70,7 @@ mod tests {
         Identity {
             user: "alice".into(),
             groups: vec!["devs".into(), "system:authenticated".into()],
+            ..Identity::default()
         }
     }
 

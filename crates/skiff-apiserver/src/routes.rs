@@ -18,6 +18,7 @@ use crate::crds;
 use crate::metrics::Metrics;
 use crate::openapi::Schemas;
 use crate::registry::Registry;
+use crate::serviceaccount::{self, TokenIssuer};
 use crate::{ApiError, Identity, KUBERNETES_MINOR};
 use crate::{discovery, openapi, rest};
 use tokio_util::sync::CancellationToken;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub store: Store,
     /// Bearer tokens from `--token-auth-file` (empty if none).
     pub tokens: Arc<StaticTokens>,
+    /// Issues and verifies service-account tokens.
+    token_issuer: Arc<TokenIssuer>,
     pub metrics: Arc<Metrics>,
     /// The kinds served: the built-in ones and those CustomResourceDefinitions add.
     registry: Arc<RwLock<Arc<Registry>>>,
@@ -42,13 +45,18 @@ pub struct AppState {
 impl AppState {
     /// Loads the watch cache from `store`, starts following it, and serves the custom
     /// resources the stored CustomResourceDefinitions define.
-    pub async fn start(store: Store, tokens: StaticTokens) -> Result<AppState, skiff_store::Error> {
+    pub async fn start(
+        store: Store,
+        tokens: StaticTokens,
+        token_issuer: TokenIssuer,
+    ) -> Result<AppState, skiff_store::Error> {
         let cache = WatchCache::start(store.clone()).await?;
         let registry = Arc::new(Registry::builtin());
         let schemas = Arc::new(Schemas::new(&registry));
         let state = AppState {
             store,
             tokens: Arc::new(tokens),
+            token_issuer: Arc::new(token_issuer),
             metrics: Arc::default(),
             registry: Arc::new(RwLock::new(registry)),
             cache,
@@ -64,6 +72,11 @@ impl AppState {
     pub async fn stop(&self) {
         self.shutdown.cancel();
         self.cache.stop().await;
+    }
+
+    /// Issues and verifies service-account tokens.
+    pub(crate) fn token_issuer(&self) -> &TokenIssuer {
+        &self.token_issuer
     }
 
     /// The kinds served now.
@@ -105,6 +118,11 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi/v2", get(openapi::v2))
         .route("/openapi/v3", get(openapi::v3_index))
         .route("/openapi/v3/{*key}", get(openapi::v3_group_version))
+        .route(
+            "/.well-known/openid-configuration",
+            get(openid_configuration),
+        )
+        .route("/openid/v1/jwks", get(jwks))
         // Everything below a group-version is a resource URL; rest.rs parses it.
         .route("/api/v1/{*path}", resource_methods())
         .route("/apis/{group}/{version}/{*path}", resource_methods())
@@ -127,14 +145,20 @@ fn resource_methods() -> axum::routing::MethodRouter<AppState> {
 /// Attaches the caller's identity (client certificate, set by the listener, or bearer token)
 /// and refuses anonymous callers outside the probes.
 async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    if request.extensions().get::<Identity>().is_none() {
-        let from_token = request
+    if request.extensions().get::<Identity>().is_none()
+        && let Some(authorization) = request
             .headers()
             .get(AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| state.tokens.authenticate(value))
-            .cloned();
-        if let Some(identity) = from_token {
+    {
+        let identity = match state.tokens.authenticate(authorization) {
+            Some(identity) => Some(identity.clone()),
+            None => match crate::authn::bearer_token(authorization) {
+                Some(token) => serviceaccount::authenticate(&state, token).await,
+                None => None,
+            },
+        };
+        if let Some(identity) = identity {
             request.extensions_mut().insert(identity);
         }
     }
@@ -144,6 +168,17 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
     } else {
         ApiError::unauthorized().into_response()
     }
+}
+
+async fn openid_configuration(State(state): State<AppState>) -> impl IntoResponse {
+    Json(state.token_issuer().openid_configuration())
+}
+
+async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, "application/jwk-set+json")],
+        state.token_issuer().jwks().to_string(),
+    )
 }
 
 /// Counts every request, including refused ones, by method and response code.

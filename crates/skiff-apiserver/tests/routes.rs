@@ -16,7 +16,7 @@ async fn app() -> (axum::Router, tempfile::TempDir) {
         .await
         .unwrap();
     let tokens = StaticTokens::parse("s3cr3t,alice,uid-1,\"devs\"\n").unwrap();
-    let state = AppState::start(store, tokens).await.unwrap();
+    let state = AppState::start(store, tokens, issuer()).await.unwrap();
     skiff_apiserver::bootstrap(&state, 6443).await.unwrap();
     (router(state), dir)
 }
@@ -25,6 +25,7 @@ fn admin() -> Identity {
     Identity {
         user: "system:admin".into(),
         groups: vec!["system:masters".into(), "system:authenticated".into()],
+        ..Identity::default()
     }
 }
 
@@ -110,7 +111,7 @@ async fn readyz_fails_when_the_store_is_closed() {
     .await
     .unwrap();
     let app = router(
-        AppState::start(store.clone(), StaticTokens::default())
+        AppState::start(store.clone(), StaticTokens::default(), issuer())
             .await
             .unwrap(),
     );
@@ -1056,4 +1057,8 @@ async fn a_terminating_namespace_goes_once_its_finalize_subresource_clears_it() 
             .0,
         StatusCode::NOT_FOUND
     );
+}
+
+fn issuer() -> skiff_apiserver::TokenIssuer {
+    skiff_apiserver::TokenIssuer::new(skiff_pki::SigningKey::generate().unwrap())
 }

@@ -22,7 +22,7 @@ async fn app() -> (axum::Router, Store, tempfile::TempDir) {
     let store = Store::open(&Datastore::Sqlite(dir.path().join("state.db")), config)
         .await
         .unwrap();
-    let state = AppState::start(store.clone(), StaticTokens::default())
+    let state = AppState::start(store.clone(), StaticTokens::default(), issuer())
         .await
         .unwrap();
     skiff_apiserver::bootstrap(&state, 6443).await.unwrap();
@@ -44,6 +44,7 @@ fn request(method: &str, path: &str, body: Value) -> Request<Body> {
     request.extensions_mut().insert(Identity {
         user: "system:admin".into(),
         groups: vec!["system:masters".into()],
+        ..Identity::default()
     });
     request
 }
@@ -370,7 +371,7 @@ async fn watches_from_before_the_cache_are_served_by_the_store_until_compacted()
 
     // A second server starting now has none of that history in its cache window.
     let later = router(
-        AppState::start(store.clone(), StaticTokens::default())
+        AppState::start(store.clone(), StaticTokens::default(), issuer())
             .await
             .unwrap(),
     );
@@ -413,4 +414,8 @@ async fn watches_across_all_namespaces_see_every_namespace() {
     .await;
     assert_eq!(events.next_named().await, named("ADDED", "here"));
     assert_eq!(events.next_named().await, named("ADDED", "there"));
+}
+
+fn issuer() -> skiff_apiserver::TokenIssuer {
+    skiff_apiserver::TokenIssuer::new(skiff_pki::SigningKey::generate().unwrap())
 }

@@ -162,6 +162,18 @@ fn tag_gvk(def: &mut Value, (group, version, kind): &Gvk) {
 }
 
 /// A synthesized `<Kind>List` definition for `item` (a definition name).
+/// k8s-openapi lists `metadata` as required for every resource (its Rust field is not an
+/// `Option`); kube's schemas never do, and clients validating against them (kubectl's
+/// client-side validation) would refuse objects without one, such as a TokenReview.
+fn metadata_optional(def: &mut Value) {
+    if let Some(required) = def.get_mut("required").and_then(Value::as_array_mut) {
+        required.retain(|field| field != "metadata");
+        if required.is_empty() {
+            def.as_object_mut().map(|d| d.remove("required"));
+        }
+    }
+}
+
 fn list_def(item: &str, kind: &str) -> Value {
     json!({
         "description": format!("{kind}List is a list of {kind} objects."),
@@ -255,6 +267,7 @@ impl Catalog {
         for (gvk, name) in registrar.gvks {
             if let Some(def) = defs.get_mut(&name) {
                 tag_gvk(def, &gvk);
+                metadata_optional(def);
             }
             gvks.insert(gvk, name);
         }

@@ -3,10 +3,12 @@
 //!
 //! Start at [`ClusterPki::load_or_create`]: on first start it generates a CA, a serving
 //! certificate and an admin client certificate in a directory (keys mode 0600); later starts
-//! reuse them, reissuing the serving certificate only when it lacks a requested name. This
-//! crate does no networking and knows nothing of HTTP.
+//! reuse them, reissuing the serving certificate only when it lacks a requested name. It also
+//! keeps the key that signs service-account tokens ([`SigningKey`]). This crate does no
+//! networking and knows nothing of HTTP.
 
 mod kubeconfig;
+mod signing;
 
 use std::fs;
 use std::io::Write;
@@ -21,6 +23,7 @@ use rcgen::{
 use time::{Duration, OffsetDateTime};
 
 pub use kubeconfig::Kubeconfig;
+pub use signing::{SignError, SigningKey};
 
 /// Everything this crate can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -202,6 +205,8 @@ pub struct ClusterPki {
     pub ca: Ca,
     pub serving: CertifiedKey,
     pub admin: CertifiedKey,
+    /// Signs and verifies service-account tokens (`service.key`).
+    pub service_account_key: SigningKey,
     dir: PathBuf,
 }
 
@@ -247,10 +252,12 @@ impl ClusterPki {
             groups: vec![ADMIN_GROUP.to_owned()],
         };
         let admin = load_or_issue(&ca, dir, "admin", &admin_leaf)?;
+        let service_account_key = SigningKey::load_or_create(&dir.join("service.key"))?;
         Ok(ClusterPki {
             ca,
             serving,
             admin,
+            service_account_key,
             dir: dir.to_owned(),
         })
     }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use kube::config::{KubeConfigOptions, Kubeconfig as KubeKubeconfig};
-use skiff_apiserver::{AppState, Server, StaticTokens};
+use skiff_apiserver::{AppState, Server, StaticTokens, TokenIssuer};
 use skiff_pki::{ClusterPki, Kubeconfig};
 use skiff_store::{Config, Datastore, Store};
 use tokio::task::JoinHandle;
@@ -37,13 +37,18 @@ impl TestServer {
             ..Config::default()
         };
         let store = Store::open(&Datastore::Sqlite(dir.path().join("state.db")), config).await?;
-        let state = AppState::start(store.clone(), StaticTokens::default()).await?;
         let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
         let pki = ClusterPki::load_or_create(
             &dir.path().join("tls"),
             &["localhost".to_owned()],
             &[loopback],
         )?;
+        let state = AppState::start(
+            store.clone(),
+            StaticTokens::default(),
+            TokenIssuer::new(pki.service_account_key),
+        )
+        .await?;
         let server = Server::bind(
             SocketAddr::new(loopback, 0),
             pki.ca.cert_pem(),

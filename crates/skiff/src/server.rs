@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use skiff_apiserver::{AppState, Server, StaticTokens};
+use skiff_apiserver::{AppState, Server, StaticTokens, TokenIssuer};
 use skiff_pki::{ClusterPki, Kubeconfig};
 use skiff_store::{Config, Datastore, Store};
 use tokio_util::sync::CancellationToken;
@@ -64,13 +64,16 @@ pub async fn run(args: Args) -> Result<()> {
     let store = Store::open(&datastore, Config::default())
         .await
         .context("opening the datastore")?;
-    let state = AppState::start(store.clone(), tokens)
-        .await
-        .context("loading the watch cache")?;
-
     let (dns_names, ip_addresses) = serving_names(&args.listen, &args.tls_san);
     let pki = ClusterPki::load_or_create(&data_dir.join("tls"), &dns_names, &ip_addresses)
         .context("preparing certificates")?;
+    let state = AppState::start(
+        store.clone(),
+        tokens,
+        TokenIssuer::new(pki.service_account_key),
+    )
+    .await
+    .context("loading the watch cache")?;
     let server = Server::bind(args.listen, pki.ca.cert_pem(), &pki.serving).await?;
     let bound = server.local_addr()?;
     skiff_apiserver::bootstrap(&state, bound.port())
