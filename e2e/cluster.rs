@@ -480,3 +480,184 @@ fn a_pod_that_fits_nowhere_stays_pending_with_a_clear_event() {
     assert!(described.contains("FailedScheduling"), "{described}");
     server.stop();
 }
+
+/// `kubectl drain` evicts through `pods/<name>/eviction`, which honours the pod's
+/// PodDisruptionBudget: refused with 429 while the budget allows no disruption, one pod per
+/// allowed disruption (spent on the budget's status) otherwise; pods not running yet go at
+/// once. The budget's status is written by hand here (the controllers are off) so the test is
+/// about the API alone.
+/// Conformance: [sig-apps] DisruptionController should block an eviction until the PDB is
+/// updated to allow it; should observe that the PodDisruptionBudget status is not updated for
+/// unmanaged pods (eviction of unmanaged pods).
+#[test]
+fn evictions_honour_pod_disruption_budgets() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let server = ServerProcess::start_with(
+        &dir.path().join("data"),
+        &["--disable-controllers", "--simulate-nodes", "1"],
+    );
+    wait_ready(&server.kubeconfig, &cache);
+    let kc = &server.kubeconfig;
+    let k = |args: &[&str]| kubectl("1.33", kc, &cache, args);
+    for pod in ["db-1", "db-2"] {
+        ok(
+            k(&["run", pod, "--image=postgres", "--labels=app=db"]),
+            "kubectl run",
+        );
+    }
+    eventually(Duration::from_secs(30), "both pods Running", || {
+        k(&["get", "pods", "-l", "app=db", "--no-headers"])
+            .stdout
+            .lines()
+            .filter(|l| l.contains("Running"))
+            .count()
+            == 2
+    });
+    ok(
+        k(&[
+            "create",
+            "pdb",
+            "db",
+            "--selector=app=db",
+            "--min-available=2",
+        ]),
+        "create pdb",
+    );
+    let set_allowed = |allowed: u32| {
+        let status = format!(
+            r#"{{"status":{{"observedGeneration":1,"currentHealthy":2,"desiredHealthy":{},"expectedPods":2,"disruptionsAllowed":{allowed}}}}}"#,
+            2 - allowed
+        );
+        ok(
+            k(&[
+                "patch",
+                "pdb",
+                "db",
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                &status,
+            ]),
+            "patch pdb status",
+        );
+    };
+    set_allowed(0);
+    let refused = k(&["drain", "sim-0", "--force", "--timeout=3s"]);
+    assert!(!refused.ok, "{}", refused.stdout);
+    assert!(
+        refused
+            .stderr
+            .contains("Cannot evict pod as it would violate the pod's disruption budget"),
+        "{}",
+        refused.stderr
+    );
+    let cordoned = ok(
+        k(&[
+            "get",
+            "node",
+            "sim-0",
+            "-o",
+            "jsonpath={.spec.unschedulable}",
+        ]),
+        "get node",
+    );
+    assert_eq!(cordoned, "true");
+    assert_eq!(
+        k(&["get", "pods", "-l", "app=db", "--no-headers"])
+            .stdout
+            .lines()
+            .count(),
+        2
+    );
+
+    // One allowed disruption: exactly one pod goes, and the budget records it.
+    set_allowed(1);
+    let partial = k(&["drain", "sim-0", "--force", "--timeout=4s"]);
+    assert!(!partial.ok, "the second eviction must be refused");
+    assert!(partial.stdout.contains("evicted"), "{}", partial.stdout);
+    let budget = ok(
+        k(&[
+            "get",
+            "pdb",
+            "db",
+            "-o",
+            "jsonpath={.status.disruptionsAllowed} {.status.disruptedPods}",
+        ]),
+        "get pdb",
+    );
+    assert!(budget.starts_with("0 {\"db-"), "{budget}");
+    eventually(Duration::from_secs(30), "one pod left", || {
+        k(&["get", "pods", "-l", "app=db", "--no-headers"])
+            .stdout
+            .lines()
+            .count()
+            == 1
+    });
+
+    // A pod that is not running (the only node is cordoned) goes without its budget, for
+    // every kubectl through the raw subresource.
+    let eviction = support::write(
+        dir.path(),
+        "eviction.json",
+        r#"{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"pending"}}"#,
+    );
+    for minor in KUBECTL_MINORS {
+        ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &["run", "pending", "--image=postgres", "--labels=app=db"],
+            ),
+            "kubectl run",
+        );
+        ok(
+            kubectl(
+                minor,
+                kc,
+                &cache,
+                &[
+                    "create",
+                    "--raw",
+                    "/api/v1/namespaces/default/pods/pending/eviction",
+                    "-f",
+                    &eviction,
+                ],
+            ),
+            "evict a pending pod",
+        );
+        let gone = kubectl(minor, kc, &cache, &["get", "pod", "pending"]);
+        assert!(gone.stderr.contains("not found"), "{}", gone.stderr);
+    }
+    let mismatched = k(&[
+        "create",
+        "--raw",
+        "/api/v1/namespaces/default/pods/nobody/eviction",
+        "-f",
+        &eviction,
+    ]);
+    assert!(
+        !mismatched.ok && mismatched.stderr.contains("BadRequest"),
+        "{}",
+        mismatched.stderr
+    );
+    let nobody = support::write(
+        dir.path(),
+        "nobody.json",
+        r#"{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"nobody"}}"#,
+    );
+    let missing = k(&[
+        "create",
+        "--raw",
+        "/api/v1/namespaces/default/pods/nobody/eviction",
+        "-f",
+        &nobody,
+    ]);
+    assert!(
+        !missing.ok && missing.stderr.contains("NotFound"),
+        "{}",
+        missing.stderr
+    );
+    server.stop();
+}

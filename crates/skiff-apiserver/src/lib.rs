@@ -11,6 +11,7 @@ mod authn;
 mod cache;
 mod crds;
 mod discovery;
+mod eviction;
 mod fieldmanager;
 mod fields;
 mod metrics;

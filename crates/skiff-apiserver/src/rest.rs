@@ -26,7 +26,9 @@ use crate::output::{Output, with_warnings};
 use crate::registry::{Registry, Resource};
 use crate::selector::{LabelSelector, Selectors};
 use crate::subresource::{self, View};
-use crate::{ApiError, AppState, Identity, crds, objects, reviews, serviceaccount, watch};
+use crate::{
+    ApiError, AppState, Identity, crds, eviction, objects, reviews, serviceaccount, watch,
+};
 
 /// What a resource URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -510,6 +512,26 @@ pub(crate) async fn post(
         || (target.group.is_empty() && target.plural == "bindings")
     {
         return bind(&state, &registry, &target, &headers, body).await;
+    }
+    if target.subresource == Some("eviction") {
+        resolve(&registry, &target, "create")?;
+        let (Some(namespace), Some(name)) = (target.namespace, target.name) else {
+            return Err(ApiError::not_found_path());
+        };
+        let eviction = json_body(&headers, body)?;
+        let named = eviction["metadata"]["name"].as_str().unwrap_or_default();
+        if named != name {
+            return Err(ApiError::bad_request(format!(
+                "name in URL does not match name in Eviction object: {name:?} vs {named:?}"
+            )));
+        }
+        let mut options = objects::DeleteOptions {
+            dry_run: WriteParams::parse(&query)?.dry_run,
+            ..objects::DeleteOptions::default()
+        };
+        read_delete_options(&eviction["deleteOptions"], &mut options);
+        let reply = eviction::evict(&state, &registry, namespace, name, &options).await?;
+        return Ok((StatusCode::CREATED, Json(reply)).into_response());
     }
     if target.subresource == Some("token") {
         resolve(&registry, &target, "create")?;
@@ -1013,23 +1035,7 @@ fn delete_options(
     };
     let bytes = body.as_ref().map(|b| !b.is_empty()).unwrap_or(false);
     if bytes {
-        let body = json_body(headers, body)?;
-        let dry_run = &body["dryRun"];
-        if dry_run
-            .as_array()
-            .is_some_and(|v| v.iter().any(|d| d == "All"))
-        {
-            options.dry_run = true;
-        }
-        options.grace_period = body["gracePeriodSeconds"].as_i64();
-        options.uid = body["preconditions"]["uid"].as_str().map(str::to_owned);
-        options.resource_version = body["preconditions"]["resourceVersion"]
-            .as_str()
-            .map(str::to_owned);
-        options.propagation = body["propagationPolicy"].as_str().map(str::to_owned);
-        if body["orphanDependents"] == json!(true) && options.propagation.is_none() {
-            options.propagation = Some("Orphan".to_owned());
-        }
+        read_delete_options(&json_body(headers, body)?, &mut options);
     }
     for (key, value) in url_pairs(raw.as_deref().unwrap_or_default()) {
         match key.as_str() {
@@ -1050,6 +1056,25 @@ fn delete_options(
         )));
     }
     Ok(options)
+}
+
+/// Reads a `DeleteOptions` body (of a DELETE, or an Eviction's `deleteOptions`) into `options`.
+fn read_delete_options(body: &Value, options: &mut objects::DeleteOptions) {
+    if body["dryRun"]
+        .as_array()
+        .is_some_and(|v| v.iter().any(|d| d == "All"))
+    {
+        options.dry_run = true;
+    }
+    options.grace_period = body["gracePeriodSeconds"].as_i64();
+    options.uid = body["preconditions"]["uid"].as_str().map(str::to_owned);
+    options.resource_version = body["preconditions"]["resourceVersion"]
+        .as_str()
+        .map(str::to_owned);
+    options.propagation = body["propagationPolicy"].as_str().map(str::to_owned);
+    if body["orphanDependents"] == json!(true) && options.propagation.is_none() {
+        options.propagation = Some("Orphan".to_owned());
+    }
 }
 
 /// Deletes what a list with the same query returns; returns the deleted objects as a list.

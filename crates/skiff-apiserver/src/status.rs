@@ -161,6 +161,7 @@ impl ApiError {
             StatusCode::NOT_ACCEPTABLE => "NotAcceptable",
             StatusCode::UNPROCESSABLE_ENTITY => "Invalid",
             StatusCode::CONFLICT => "Conflict",
+            StatusCode::TOO_MANY_REQUESTS => "TooManyRequests",
             _ => "InternalError",
         };
         ApiError {
@@ -203,6 +204,16 @@ impl ApiError {
             code: StatusCode::INTERNAL_SERVER_ERROR,
             reason: "InternalError",
             message,
+            details: None,
+        }
+    }
+
+    /// The request may succeed later (429), e.g. an eviction a disruption budget holds back.
+    pub fn too_many_requests(message: impl Into<String>) -> Self {
+        ApiError {
+            code: StatusCode::TOO_MANY_REQUESTS,
+            reason: "TooManyRequests",
+            message: message.into(),
             details: None,
         }
     }
