@@ -103,7 +103,7 @@ pub async fn run(args: Args) -> Result<()> {
     println!("| measure | value |");
     println!("| --- | --- |");
 
-    let mut server = ServerProcess::spawn(&data_dir, args.datastore.as_deref())?;
+    let mut server = ServerProcess::spawn(&data_dir, args.datastore.as_deref(), &[])?;
     let result = measure(&args, &mut server, temp.path()).await;
     let stopped = server.stop().await;
     result?;
@@ -151,7 +151,7 @@ async fn measure(args: &Args, server: &mut ServerProcess, temp: &Path) -> Result
     Ok(())
 }
 
-async fn machine_info() {
+pub(super) async fn machine_info() {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()
@@ -201,15 +201,19 @@ fn micros(d: Duration) -> u64 {
 // The server process.
 
 /// `skiff server` on `127.0.0.1:0`, started from this executable; killed if dropped.
-struct ServerProcess {
+pub(super) struct ServerProcess {
     child: tokio::process::Child,
-    pid: u32,
+    pub(super) pid: u32,
     started: Instant,
     kubeconfig: PathBuf,
 }
 
 impl ServerProcess {
-    fn spawn(data_dir: &Path, datastore: Option<&str>) -> Result<ServerProcess> {
+    pub(super) fn spawn(
+        data_dir: &Path,
+        datastore: Option<&str>,
+        extra_args: &[&str],
+    ) -> Result<ServerProcess> {
         let exe = std::env::current_exe().context("finding the skiff executable")?;
         let mut command = tokio::process::Command::new(exe);
         command
@@ -218,6 +222,7 @@ impl ServerProcess {
         if let Some(datastore) = datastore {
             command.args(["--datastore", datastore]);
         }
+        command.args(extra_args);
         let started = Instant::now();
         let child = command
             .env("RUST_LOG", "warn")
@@ -236,7 +241,11 @@ impl ServerProcess {
         })
     }
 
-    async fn wait_for_kubeconfig(&mut self) -> Result<()> {
+    pub(super) fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    pub(super) async fn wait_for_kubeconfig(&mut self) -> Result<()> {
         // Written through a temporary file and a rename: once it exists it is complete.
         while !self.kubeconfig.exists() {
             if let Some(status) = self.child.try_wait()? {
@@ -252,7 +261,7 @@ impl ServerProcess {
     }
 
     /// SIGTERM, then SIGKILL after 10 s.
-    async fn stop(&mut self) -> Result<()> {
+    pub(super) async fn stop(&mut self) -> Result<()> {
         if self.child.try_wait()?.is_some() {
             bail!("skiff server exited during the benchmark");
         }

@@ -2,6 +2,7 @@
 //! beside a reference measured in the same run.
 
 mod api;
+mod cluster;
 mod store;
 
 use clap::Subcommand;
@@ -13,6 +14,9 @@ pub enum Bench {
     /// The API server over HTTPS, as a child process: start-up, RSS, creates, fixed-rate
     /// single-object latency and watch fan-out, with the store's own create figure.
     Api(api::Args),
+    /// The control plane under a workload on simulated nodes (a second process): scheduling
+    /// throughput, RSS holding the pods, deployment scale-up.
+    Cluster(cluster::Args),
 }
 
 impl Bench {
@@ -20,6 +24,7 @@ impl Bench {
         match self {
             Bench::Store(args) => store::run(args).await,
             Bench::Api(args) => api::run(args).await,
+            Bench::Cluster(args) => cluster::run(args).await,
         }
     }
 }
