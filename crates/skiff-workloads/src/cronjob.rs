@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use k8s_openapi::api::batch::v1::{CronJob, CronJobStatus, Job, JobSpec};
+use k8s_openapi::api::batch::v1::{CronJob, CronJobStatus, Job};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::tz::TimeZone;
@@ -142,7 +142,7 @@ fn job_for(cronjob: &CronJob, scheduled: Timestamp, zone: &TimeZone) -> Job {
             owner_references: Some(vec![controller_ref(cronjob)]),
             ..ObjectMeta::default()
         },
-        spec: Some(template.spec.unwrap_or_else(JobSpec::default)),
+        spec: Some(template.spec.unwrap_or_default()),
         status: None,
     }
 }
@@ -257,8 +257,9 @@ impl CronJobController {
         result
     }
 
-    /// Brings `status.active` in line with the Jobs: finished ones leave it (and set
-    /// `lastSuccessfulTime`), running ones it lacks join it, deleted ones leave it.
+    /// Brings `status.active` in line with the Jobs: finished ones leave it (completed ones
+    /// set `lastSuccessfulTime`), deleted ones leave it, and running ones it lacks are
+    /// reported as `UnexpectedJob` unless the API's fresher copy lists them.
     async fn reconcile_active(
         &self,
         cronjob: &CronJob,
@@ -266,21 +267,47 @@ impl CronJobController {
         status: &mut CronJobStatus,
     ) -> Result<()> {
         let mut active = status.active.take().unwrap_or_default();
+        let mut fresh_active: Option<Vec<ObjectReference>> = None;
         for job in owned {
             let listed = active.iter().any(|r| r.uid == job.metadata.uid);
+            let name = job.metadata.name.as_deref().unwrap_or_default();
             match job_condition(job) {
-                None if !listed && !is_deleting(job.as_ref()) => active.push(reference(job)),
-                Some(condition) if listed => {
-                    active.retain(|r| r.uid != job.metadata.uid);
-                    let name = job.metadata.name.as_deref().unwrap_or_default();
-                    self.recorder
-                        .record(
-                            cronjob,
-                            NORMAL,
-                            "SawCompletedJob",
-                            &format!("Saw completed job: {name}, status: {condition}"),
-                        )
-                        .await;
+                None if !listed && !is_deleting(job.as_ref()) => {
+                    // Our cache may lag behind our own status write: ask the API. A Job
+                    // the controller did not start (`kubectl create job --from`) is
+                    // reported and not adopted, as upstream does.
+                    if fresh_active.is_none() {
+                        fresh_active = Some(self.fresh_active(cronjob).await?);
+                    }
+                    let fresh = fresh_active.as_deref().unwrap_or_default();
+                    if let Some(reference) = fresh.iter().find(|r| r.uid == job.metadata.uid) {
+                        active.push(reference.clone());
+                    } else {
+                        self.recorder
+                            .record(
+                                cronjob,
+                                WARNING,
+                                "UnexpectedJob",
+                                &format!(
+                                    "Saw a job that the controller did not create or forgot: {name}"
+                                ),
+                            )
+                            .await;
+                    }
+                }
+                Some(condition) => {
+                    if listed {
+                        active.retain(|r| r.uid != job.metadata.uid);
+                        self.recorder
+                            .record(
+                                cronjob,
+                                NORMAL,
+                                "SawCompletedJob",
+                                &format!("Saw completed job: {name}, condition: {condition}"),
+                            )
+                            .await;
+                    }
+                    // A finished Job counts for lastSuccessfulTime whether listed or not.
                     if condition == "Complete" {
                         let completed = job.status.as_ref().and_then(|s| s.completion_time.clone());
                         if completed.as_ref().map(|t| t.0)
@@ -290,7 +317,7 @@ impl CronJobController {
                         }
                     }
                 }
-                _ => {}
+                None => {}
             }
         }
         // Listed Jobs the cache does not have: confirm with the API before dropping them
@@ -322,6 +349,22 @@ impl CronJobController {
         }
         status.active = Some(kept);
         Ok(())
+    }
+
+    /// `status.active` of the CronJob as the API has it now.
+    async fn fresh_active(&self, cronjob: &CronJob) -> Result<Vec<ObjectReference>> {
+        let api: Api<CronJob> = Api::namespaced(
+            self.client.clone(),
+            cronjob.metadata.namespace.as_deref().unwrap_or_default(),
+        );
+        let fresh = api
+            .get_opt(cronjob.metadata.name.as_deref().unwrap_or_default())
+            .await
+            .context("reading the cronjob")?;
+        Ok(fresh
+            .and_then(|c| c.status)
+            .and_then(|s| s.active)
+            .unwrap_or_default())
     }
 
     /// Starts the Job that is due, if any, and returns when to look again.

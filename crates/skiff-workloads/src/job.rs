@@ -17,8 +17,12 @@
 //!   `<job>-<index>`, and `JOB_COMPLETION_INDEX` from the downward API;
 //!   `status.completedIndexes` lists the succeeded indexes.
 //!
-//! Not implemented: `podFailurePolicy`, `successPolicy`, `backoffLimitPerIndex`,
-//! `podReplacementPolicy: Failed`, `managedBy`, and adopting orphaned pods.
+//! - `podFailurePolicy` ([`crate::failure_policy`]): a `FailJob` rule fails the Job at once
+//!   (reason `PodFailurePolicy`), an `Ignore` rule keeps a failure off the count.
+//!
+//! Not implemented: `successPolicy`, `backoffLimitPerIndex` (and `FailIndex`), waiting for
+//! terminating pods before replacing them under `podReplacementPolicy: Failed`, `managedBy`,
+//! and adopting orphaned pods.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -37,6 +41,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::events::{NORMAL, Recorder, WARNING};
 use crate::expectations::Expectations;
+use crate::failure_policy::{self, Verdict};
 use crate::indexes;
 use crate::informer::{Change, Informer};
 use crate::queue::Queue;
@@ -547,6 +552,11 @@ impl JobController {
             || job.spec.as_ref().and_then(|s| s.suspend) == Some(true)
             || condition_true(job, "FailureTarget").is_some()
             || condition_true(job, "SuccessCriteriaMet").is_some();
+        let spec = job.spec.clone().unwrap_or_default();
+        // With `podReplacementPolicy: Failed` (the default under a pod failure policy) a pod
+        // being deleted is a failure only once it reaches the Failed phase.
+        let only_failed_count = spec.pod_replacement_policy.as_deref() == Some("Failed");
+        let mut fail_job = None;
         let mut to_release = Vec::new();
         let (mut new_successes, mut new_failures) = (0u32, 0u32);
         for pod in pods.iter().filter(|p| has_finalizer(p)) {
@@ -554,7 +564,9 @@ impl JobController {
             let outcome = match phase(pod) {
                 Some("Succeeded") => Some(Outcome::Succeeded),
                 Some("Failed") => Some(Outcome::Failed),
-                _ if is_deleting(pod.as_ref()) && !winding_down => Some(Outcome::Failed),
+                _ if is_deleting(pod.as_ref()) && !winding_down && !only_failed_count => {
+                    Some(Outcome::Failed)
+                }
                 _ if is_deleting(pod.as_ref()) || finished => None,
                 _ => continue,
             };
@@ -567,17 +579,28 @@ impl JobController {
             }
             match outcome {
                 Some(Outcome::Succeeded) => {
-                    if is_indexed(job) {
-                        if let Some(i) = completion_index(pod).filter(|i| *i < completions) {
-                            completed.insert(i);
-                        }
+                    if is_indexed(job)
+                        && let Some(i) = completion_index(pod).filter(|i| *i < completions)
+                    {
+                        completed.insert(i);
                     }
                     uncounted_succeeded.insert(pod_uid);
                     new_successes += 1;
                 }
                 Some(Outcome::Failed) => {
-                    uncounted_failed.insert(pod_uid);
-                    new_failures += 1;
+                    let verdict = match &spec.pod_failure_policy {
+                        Some(policy) if phase(pod) == Some("Failed") => {
+                            failure_policy::judge(policy, pod)
+                        }
+                        _ => Verdict::Count,
+                    };
+                    if let Verdict::FailJob(message) = &verdict {
+                        fail_job.get_or_insert_with(|| message.clone());
+                    }
+                    if verdict != Verdict::Ignore {
+                        uncounted_failed.insert(pod_uid);
+                        new_failures += 1;
+                    }
                 }
                 None => {}
             }
@@ -602,9 +625,29 @@ impl JobController {
             succeeded: Some(uncounted_succeeded.iter().cloned().collect()),
             failed: Some(uncounted_failed.iter().cloned().collect()),
         });
+        // A FailJob rule matched: the Job fails, recorded with the pods that made it.
+        let mut fail_job_event = None;
+        if let Some(message) = fail_job
+            && condition_true(job, "FailureTarget").is_none()
+        {
+            let conditions = status.conditions.get_or_insert_with(Vec::new);
+            set_condition(
+                conditions,
+                "FailureTarget",
+                "True",
+                "PodFailurePolicy",
+                &message,
+            );
+            fail_job_event = Some(message);
+        }
         // 1: record the finished pods as uncounted.
         if let Some(written) = self.write_status(job, &status).await? {
             *job = written;
+        }
+        if let Some(message) = fail_job_event {
+            self.recorder
+                .record(job, WARNING, "PodFailurePolicy", &message)
+                .await;
         }
         // 2: release them.
         self.release_all(&to_release).await?;

@@ -10,7 +10,8 @@
 //! - [`expectations`]: pod creations and deletions not yet seen by the cache;
 //! - [`replicaset`]: ReplicaSet and ReplicationController (one generic controller);
 //! - [`deployment`] and [`rollout`]: the Deployment controller and its pure arithmetic;
-//! - [`job`] (with [`indexes`]) and [`ttl`]: the Job and TTL-after-finished controllers;
+//! - [`job`] (with [`indexes`] and [`failure_policy`]) and [`ttl`]: the Job and
+//!   TTL-after-finished controllers;
 //! - [`cronjob`] and [`schedule`]: the CronJob controller and its pure schedule arithmetic;
 //! - [`events`]: a small core/v1 Event recorder.
 //!
@@ -20,6 +21,7 @@ pub mod cronjob;
 pub mod deployment;
 pub mod events;
 pub mod expectations;
+pub mod failure_policy;
 pub mod indexes;
 pub mod informer;
 pub mod job;

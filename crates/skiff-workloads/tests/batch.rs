@@ -86,7 +86,7 @@ impl Env {
                             continue;
                         }
                         if let Some(next) = decide(&pod)
-                            && phase.as_deref() != Some(next)
+                            && phase.as_deref() != Some(next.split(':').next().unwrap_or(next))
                         {
                             set_phase(&pods, &pod, next).await;
                         }
@@ -104,14 +104,25 @@ impl Env {
     }
 }
 
+/// Sets a pod's phase; `Failed:<code>` fails it with its container exited with `code`.
 async fn set_phase(pods: &Api<Pod>, pod: &Pod, phase: &str) {
     let now = k8s_openapi::jiff::Timestamp::now();
     let now = k8s_openapi::jiff::fmt::strtime::format("%Y-%m-%dT%H:%M:%SZ", now).unwrap();
     let ready = if phase == "Running" { "True" } else { "False" };
-    let patch = json!({"status": {
+    let (phase, exit_code) = match phase.split_once(':') {
+        Some((phase, code)) => (phase, code.parse::<i32>().unwrap()),
+        None => (phase, i32::from(phase == "Failed")),
+    };
+    let mut patch = json!({"status": {
         "phase": phase,
         "conditions": [{"type": "Ready", "status": ready, "lastTransitionTime": now}],
     }});
+    if phase == "Failed" || phase == "Succeeded" {
+        patch["status"]["containerStatuses"] = json!([{
+            "name": "main", "image": "busybox", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"terminated": {"exitCode": exit_code, "finishedAt": now}},
+        }]);
+    }
     let _ = pods
         .patch_status(
             pod.metadata.name.as_deref().unwrap(),
@@ -348,6 +359,64 @@ async fn backoff_limit_fails_the_job_after_backed_off_retries() {
     env.stop().await;
 }
 
+/// Conformance: "[sig-apps] Job should allow to use the pod failure policy on exit code to
+/// fail the job early" (and an Ignore rule keeping failures off the count).
+#[tokio::test]
+async fn a_pod_failure_policy_ignores_or_fails_the_job_by_exit_code() {
+    let env = Env::start("policy").await;
+    create_job(
+        &env,
+        "policed",
+        json!({"backoffLimit": 6, "podFailurePolicy": {"rules": [
+            {"action": "Ignore", "onExitCodes": {"operator": "In", "values": [1]}},
+            {"action": "FailJob", "onExitCodes": {"containerName": "main", "operator": "In", "values": [42]}},
+        ]}}),
+    )
+    .await;
+    // Exit code 1 is ignored: pods are replaced without counting (or backing off).
+    let kubelet = env.kubelet(|_| Some("Failed:1"));
+    eventually("three ignored failures", || async {
+        let failed = job_pods(&env, "policed")
+            .await
+            .iter()
+            .filter(|p| !is_live(p))
+            .count();
+        (failed >= 3).then_some(())
+    })
+    .await;
+    kubelet.cancel();
+    let job = env.api::<Job>().get("policed").await.unwrap();
+    assert_eq!(job.status.clone().unwrap().failed, None);
+    assert!(!is_true(&job, "FailureTarget"));
+    // Exit code 42 fails the Job at once, far below the backoff limit.
+    let kubelet = env.kubelet(|_| Some("Failed:42"));
+    let failed = finished(&env, "policed", "Failed").await;
+    kubelet.cancel();
+    assert_eq!(
+        condition(&failed, "Failed").unwrap().1.as_deref(),
+        Some("PodFailurePolicy")
+    );
+    let message = failed
+        .status
+        .as_ref()
+        .unwrap()
+        .conditions
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|c| c.type_ == "Failed")
+        .unwrap()
+        .message
+        .clone()
+        .unwrap();
+    assert!(
+        message.contains("failed with exit code 42 matching FailJob rule at index 1"),
+        "{message}"
+    );
+    assert_eq!(failed.status.unwrap().failed, Some(1));
+    env.stop().await;
+}
+
 fn index_of(pod: &Pod) -> i32 {
     pod.metadata.annotations.as_ref().unwrap()[COMPLETION_INDEX]
         .parse()
@@ -541,7 +610,7 @@ async fn a_finished_job_is_deleted_after_its_ttl() {
     if let Some(job) = deleting {
         let marked = job.metadata.deletion_timestamp.unwrap().0;
         assert!(
-            marked.as_second() >= completed.as_second() + 1,
+            marked.as_second() > completed.as_second(),
             "deleted before its TTL"
         );
         assert!(
