@@ -20,7 +20,10 @@
 //! - `podFailurePolicy` ([`crate::failure_policy`]): a `FailJob` rule fails the Job at once
 //!   (reason `PodFailurePolicy`), an `Ignore` rule keeps a failure off the count.
 //!
-//! Not implemented: `successPolicy`, `backoffLimitPerIndex` (and `FailIndex`), waiting for
+//! - `successPolicy` (Indexed Jobs): the first rule met adds `SuccessCriteriaMet` (reason
+//!   `SuccessPolicy`), the remaining pods are deleted, then `Complete`.
+//!
+//! Not implemented: `backoffLimitPerIndex` (and `FailIndex`), waiting for
 //! terminating pods before replacing them under `podReplacementPolicy: Failed`, `managedBy`,
 //! and adopting orphaned pods.
 
@@ -30,7 +33,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use futures::future::join_all;
-use k8s_openapi::api::batch::v1::{Job, JobCondition, JobStatus, UncountedTerminatedPods};
+use k8s_openapi::api::batch::v1::{
+    Job, JobCondition, JobStatus, SuccessPolicy, UncountedTerminatedPods,
+};
 use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
@@ -179,6 +184,30 @@ fn set_condition(
         last_transition_time: Some(now),
     });
     true
+}
+
+/// The index of the first `successPolicy` rule the succeeded indexes satisfy: all of its
+/// `succeededIndexes`, or `succeededCount` of them (of all indexes without a list).
+fn matched_success_rule(
+    policy: &SuccessPolicy,
+    completed: &BTreeSet<i32>,
+    completions: i32,
+) -> Option<usize> {
+    policy.rules.iter().position(|rule| {
+        let wanted = rule
+            .succeeded_indexes
+            .as_deref()
+            .map(|text| indexes::parse(text, completions));
+        let matched = match &wanted {
+            Some(wanted) => wanted.intersection(completed).count(),
+            None => completed.len(),
+        };
+        match (rule.succeeded_count, &wanted) {
+            (Some(count), _) => i32::try_from(matched).unwrap_or(i32::MAX) >= count,
+            (None, Some(wanted)) => !wanted.is_empty() && matched == wanted.len(),
+            (None, None) => false,
+        }
+    })
 }
 
 /// What a sync wants to happen to the Job's pods.
@@ -729,12 +758,34 @@ impl JobController {
         } else {
             None
         };
-        let success = condition_true(job, "SuccessCriteriaMet").is_some()
-            || match completions {
+        let success_rule = spec
+            .success_policy
+            .as_ref()
+            .filter(|_| is_indexed(job))
+            .and_then(|policy| matched_success_rule(policy, &completed, completions.unwrap_or(0)));
+        let success = if let Some(met) = condition_true(job, "SuccessCriteriaMet") {
+            Some((
+                met.reason.unwrap_or_default(),
+                met.message.unwrap_or_default(),
+            ))
+        } else if let Some(index) = success_rule {
+            Some((
+                "SuccessPolicy".to_owned(),
+                format!("Matched rules at index {index}"),
+            ))
+        } else {
+            let reached = match completions {
                 None => succeeded > 0 && active.is_empty(),
                 Some(c) if is_indexed(job) => count(completed.len()) >= c,
                 Some(c) => succeeded >= c,
             };
+            reached.then(|| {
+                (
+                    "CompletionsReached".to_owned(),
+                    "Reached expected number of succeeded pods".to_owned(),
+                )
+            })
+        };
         let uncounted_empty = status.uncounted_terminated_pods.as_ref().is_none_or(|u| {
             u.succeeded.as_ref().is_none_or(Vec::is_empty)
                 && u.failed.as_ref().is_none_or(Vec::is_empty)
@@ -749,21 +800,17 @@ impl JobController {
             if active.is_empty() && terminating == 0 && uncounted_empty {
                 set_condition(&mut conditions, "Failed", "True", &reason, &message);
             }
-        } else if success {
-            let (reason, message) = (
-                "CompletionsReached",
-                "Reached expected number of succeeded pods",
-            );
+        } else if let Some((reason, message)) = success {
             set_condition(
                 &mut conditions,
                 "SuccessCriteriaMet",
                 "True",
-                reason,
-                message,
+                &reason,
+                &message,
             );
             manage_error = self.delete_pods(key, job, &active).await.err();
             if active.is_empty() && terminating == 0 && uncounted_empty {
-                set_condition(&mut conditions, "Complete", "True", reason, message);
+                set_condition(&mut conditions, "Complete", "True", &reason, &message);
                 status.completion_time = Some(now_time.clone());
                 events.push((NORMAL, "Completed".into(), "Job completed".into()));
             }
@@ -1006,6 +1053,39 @@ mod tests {
         let env = spec.containers[0].env.as_ref().unwrap();
         assert_eq!(env[0].name, COMPLETION_INDEX_ENV);
         assert_eq!(completion_index(&pod), Some(3));
+    }
+
+    #[test]
+    fn success_policies_match_listed_indexes_or_counts() {
+        let policy: SuccessPolicy = serde_json::from_value(serde_json::json!({"rules": [
+            {"succeededIndexes": "0,2-3"},
+            {"succeededIndexes": "4-9", "succeededCount": 2},
+            {"succeededCount": 5},
+        ]}))
+        .unwrap();
+        let set = |items: &[i32]| items.iter().copied().collect::<BTreeSet<i32>>();
+        assert_eq!(matched_success_rule(&policy, &set(&[0, 2]), 10), None);
+        assert_eq!(matched_success_rule(&policy, &set(&[0, 2, 3]), 10), Some(0));
+        assert_eq!(matched_success_rule(&policy, &set(&[1, 5, 9]), 10), Some(1));
+        assert_eq!(
+            matched_success_rule(&policy, &set(&[0, 1, 2, 5, 7]), 10),
+            Some(1)
+        );
+        assert_eq!(
+            matched_success_rule(&policy, &set(&[0, 1, 2, 3]), 10),
+            Some(0)
+        );
+        assert_eq!(
+            matched_success_rule(&policy, &set(&[1, 5, 6, 7, 8]), 10),
+            Some(1)
+        );
+        let count_only: SuccessPolicy =
+            serde_json::from_value(serde_json::json!({"rules": [{"succeededCount": 3}]})).unwrap();
+        assert_eq!(matched_success_rule(&count_only, &set(&[1, 5]), 10), None);
+        assert_eq!(
+            matched_success_rule(&count_only, &set(&[1, 5, 8]), 10),
+            Some(0)
+        );
     }
 
     #[test]

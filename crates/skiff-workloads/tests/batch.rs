@@ -486,6 +486,50 @@ async fn an_indexed_job_reports_completed_indexes() {
     env.stop().await;
 }
 
+/// A success policy met by index 0 alone completes the Job and deletes the other pods.
+#[tokio::test]
+async fn a_success_policy_completes_an_indexed_job_early() {
+    let env = Env::start("success").await;
+    create_job(
+        &env,
+        "leader",
+        json!({
+            "completions": 3, "parallelism": 3, "completionMode": "Indexed",
+            "successPolicy": {"rules": [{"succeededIndexes": "0"}]},
+        }),
+    )
+    .await;
+    let kubelet = env.kubelet(|pod| {
+        Some(if index_of(pod) == 0 {
+            "Succeeded"
+        } else {
+            "Running"
+        })
+    });
+    let done = finished(&env, "leader", "Complete").await;
+    kubelet.cancel();
+    assert_eq!(
+        condition(&done, "Complete").unwrap().1.as_deref(),
+        Some("SuccessPolicy")
+    );
+    assert_eq!(
+        condition(&done, "SuccessCriteriaMet").unwrap().1.as_deref(),
+        Some("SuccessPolicy")
+    );
+    let status = done.status.unwrap();
+    assert_eq!(status.completed_indexes.as_deref(), Some("0"));
+    assert_eq!(
+        (status.succeeded, status.failed, status.active),
+        (Some(1), None, None)
+    );
+    eventually("the other pods to be gone", || async {
+        let pods = job_pods(&env, "leader").await;
+        (pods.len() == 1 && index_of(&pods[0]) == 0).then_some(())
+    })
+    .await;
+    env.stop().await;
+}
+
 #[tokio::test]
 async fn active_deadline_fails_a_running_job() {
     let env = Env::start("deadline").await;
