@@ -516,21 +516,25 @@ impl JobController {
 
     async fn sync(&self, key: &str) -> Result<Option<Duration>> {
         let (namespace, name) = split_key(key);
-        let Some(job) = self.jobs.get(&ObjectRef::new(name).within(namespace)) else {
-            // The Job is gone: its pods must not keep the finalizer.
-            let orphans: Vec<Arc<Pod>> = self
-                .pods
-                .state()
-                .into_iter()
-                .filter(|p| {
-                    p.metadata.namespace.as_deref() == Some(namespace)
-                        && has_finalizer(p)
-                        && controller_of(p.as_ref())
-                            .is_some_and(|r| r.kind == "Job" && r.name == name)
-                })
-                .collect();
+        let job = self.jobs.get(&ObjectRef::new(name).within(namespace));
+        let uid = job.as_ref().and_then(|j| j.metadata.uid.clone());
+        // Pods of a Job that is gone (or was replaced by one of the same name) must not
+        // keep the finalizer.
+        let orphans: Vec<Arc<Pod>> = self
+            .pods
+            .state()
+            .into_iter()
+            .filter(|p| {
+                p.metadata.namespace.as_deref() == Some(namespace)
+                    && has_finalizer(p)
+                    && controller_of(p.as_ref()).is_some_and(|r| {
+                        r.kind == "Job" && r.name == name && Some(&r.uid) != uid.as_ref()
+                    })
+            })
+            .collect();
+        self.release_all(&orphans).await?;
+        let Some(job) = job else {
             self.expectations.forget(key);
-            self.release_all(&orphans).await?;
             return Ok(None);
         };
         let uid = job.metadata.uid.clone().unwrap_or_default();

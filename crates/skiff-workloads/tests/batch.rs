@@ -308,6 +308,42 @@ async fn completions_run_at_most_parallelism_pods_at_a_time() {
     env.stop().await;
 }
 
+/// Deleting a Job leaves no pod held by its tracking finalizer (here without a garbage
+/// collector, so the pods stay, released).
+#[tokio::test]
+async fn a_deleted_jobs_pods_lose_the_tracking_finalizer() {
+    let env = Env::start("deleted").await;
+    create_job(&env, "gone", json!({"parallelism": 2, "completions": 2})).await;
+    let kubelet = env.kubelet(|_| Some("Running"));
+    eventually("two running pods", || async {
+        let pods = job_pods(&env, "gone").await;
+        let running = pods
+            .iter()
+            .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+            .count();
+        (running == 2).then_some(())
+    })
+    .await;
+    env.api::<Job>()
+        .delete("gone", &kube::api::DeleteParams::background())
+        .await
+        .unwrap();
+    eventually("the finalizers released", || async {
+        let pods = job_pods(&env, "gone").await;
+        let held = pods.iter().any(|p| {
+            p.metadata
+                .finalizers
+                .iter()
+                .flatten()
+                .any(|f| f == TRACKING_FINALIZER)
+        });
+        (pods.len() == 2 && !held).then_some(())
+    })
+    .await;
+    kubelet.cancel();
+    env.stop().await;
+}
+
 #[tokio::test]
 async fn a_work_queue_job_completes_when_one_pod_succeeds_and_the_rest_finish() {
     let env = Env::start("queue").await;
