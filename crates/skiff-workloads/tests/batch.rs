@@ -929,3 +929,43 @@ async fn a_suspended_cronjob_starts_no_jobs() {
     .await;
     env.stop().await;
 }
+
+/// `spec.timeZone` sets the zone of the schedule and of the scheduled-timestamp annotation;
+/// an unknown zone is reported and schedules nothing.
+#[tokio::test]
+async fn a_cronjob_schedules_in_its_time_zone() {
+    let env = Env::start_with_clock("zones", Clock::accelerated(30)).await;
+    let api = env.api::<CronJob>();
+    api.create(
+        &PostParams::default(),
+        &cronjob("india", "* * * * *", json!({"timeZone": "Asia/Kolkata"})),
+    )
+    .await
+    .unwrap();
+    api.create(
+        &PostParams::default(),
+        &cronjob(
+            "nowhere",
+            "* * * * *",
+            json!({"timeZone": "Mars/Olympus_Mons"}),
+        ),
+    )
+    .await
+    .unwrap();
+    let job = eventually("a job", || async {
+        cronjob_jobs(&env, "india").await.into_iter().next()
+    })
+    .await;
+    let stamp =
+        &job.metadata.annotations.unwrap()["batch.kubernetes.io/cronjob-scheduled-timestamp"];
+    assert!(stamp.ends_with(":00+05:30"), "{stamp}");
+    eventually("UnknownTimeZone", || async {
+        event_reasons(&env, "CronJob", "nowhere")
+            .await
+            .contains(&"UnknownTimeZone".to_owned())
+            .then_some(())
+    })
+    .await;
+    assert!(cronjob_jobs(&env, "nowhere").await.is_empty());
+    env.stop().await;
+}
