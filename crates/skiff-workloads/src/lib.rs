@@ -1,5 +1,6 @@
-//! Workload controllers for skiff: Deployment, ReplicaSet and ReplicationController, as pure
-//! API clients (kube-rs watches and writes; no store access).
+//! Workload controllers for skiff: Deployment, ReplicaSet, ReplicationController, Job (with
+//! the TTL-after-finished controller) and CronJob, as pure API clients (kube-rs watches and
+//! writes; no store access).
 //!
 //! Each controller follows upstream's (`pkg/controller/deployment`, `pkg/controller/replicaset`)
 //! semantics closely enough that `kubectl rollout status|history|undo|restart|pause|resume`
@@ -8,42 +9,69 @@
 //! - [`queue`]: a deduplicating work queue with per-key backoff;
 //! - [`expectations`]: pod creations and deletions not yet seen by the cache;
 //! - [`replicaset`]: ReplicaSet and ReplicationController (one generic controller);
-//! - [`deployment`] and [`rollout`]: the Deployment controller and its pure arithmetic.
+//! - [`deployment`] and [`rollout`]: the Deployment controller and its pure arithmetic;
+//! - [`job`] (with [`indexes`] and [`failure_policy`]) and [`ttl`]: the Job and
+//!   TTL-after-finished controllers;
+//! - [`cronjob`] and [`schedule`]: the CronJob controller and its pure schedule arithmetic;
+//! - [`events`]: a small core/v1 Event recorder.
 //!
-//! Start at [`run`], which runs all three controllers over shared informers.
+//! Start at [`run`], which runs all the controllers over shared informers.
 
+pub mod cronjob;
 pub mod deployment;
+pub mod events;
 pub mod expectations;
+pub mod failure_policy;
+pub mod indexes;
 pub mod informer;
+pub mod job;
 pub mod queue;
 pub mod replicaset;
 pub mod rollout;
+pub mod schedule;
+pub mod ttl;
 pub mod util;
 
 use anyhow::Result;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use kube::runtime::reflector::Store;
 use kube::{Api, Client, Resource};
 use tokio_util::sync::CancellationToken;
 
+pub use cronjob::Clock;
 pub use deployment::run_deployments;
 pub use replicaset::{run_replicasets, run_replication_controllers};
 
+use crate::cronjob::CronJobController;
 use crate::deployment::DeploymentController;
 use crate::informer::Informer;
+use crate::job::JobController;
 use crate::replicaset::ReplicaController;
+use crate::ttl::TtlController;
 
 /// Workers per controller.
 pub(crate) const WORKERS: usize = 4;
 
-/// Runs the Deployment, ReplicaSet and ReplicationController controllers until `shutdown`,
-/// sharing one watch per kind.
+/// Runs the Deployment, ReplicaSet, ReplicationController, Job, TTL-after-finished and
+/// CronJob controllers until `shutdown`, sharing one watch per kind.
 pub async fn run(client: Client, shutdown: CancellationToken) -> Result<()> {
+    run_with_clock(client, shutdown, Clock::system()).await
+}
+
+/// [`run`] with the CronJob controller on `clock` (tests run it faster than real time).
+pub async fn run_with_clock(
+    client: Client,
+    shutdown: CancellationToken,
+    clock: Clock,
+) -> Result<()> {
     let mut deployments = Informer::new(Api::<Deployment>::all(client.clone()));
     let mut replicasets = Informer::new(Api::<ReplicaSet>::all(client.clone()));
     let mut rcs = Informer::new(Api::<ReplicationController>::all(client.clone()));
     let mut pods = Informer::new(Api::<Pod>::all(client.clone()));
+    let mut jobs = Informer::new(Api::<Job>::all(client.clone()));
+    let mut cronjobs = Informer::new(Api::<CronJob>::all(client.clone()));
 
     let deployment = DeploymentController::new(
         client.clone(),
@@ -58,13 +86,18 @@ pub async fn run(client: Client, shutdown: CancellationToken) -> Result<()> {
         &mut pods,
         shutdown.clone(),
     );
-    let rc = ReplicaController::new(client, &mut rcs, &mut pods, shutdown.clone());
+    let rc = ReplicaController::new(client.clone(), &mut rcs, &mut pods, shutdown.clone());
+    let job = JobController::new(client.clone(), &mut jobs, &mut pods, shutdown.clone());
+    let ttl = TtlController::new(client.clone(), &mut jobs, shutdown.clone());
+    let cronjob = CronJobController::new(client, &mut cronjobs, &mut jobs, clock, shutdown.clone());
 
     let stores = (
         deployments.store(),
         replicasets.store(),
         rcs.store(),
         pods.store(),
+        jobs.store(),
+        cronjobs.store(),
     );
     let informers = tokio::spawn({
         let shutdown = shutdown.clone();
@@ -73,7 +106,9 @@ pub async fn run(client: Client, shutdown: CancellationToken) -> Result<()> {
                 deployments.run(shutdown.clone()),
                 replicasets.run(shutdown.clone()),
                 rcs.run(shutdown.clone()),
-                pods.run(shutdown),
+                pods.run(shutdown.clone()),
+                jobs.run(shutdown.clone()),
+                cronjobs.run(shutdown),
             );
         }
     });
@@ -81,11 +116,16 @@ pub async fn run(client: Client, shutdown: CancellationToken) -> Result<()> {
     wait_ready(&stores.1, &shutdown).await;
     wait_ready(&stores.2, &shutdown).await;
     wait_ready(&stores.3, &shutdown).await;
+    wait_ready(&stores.4, &shutdown).await;
+    wait_ready(&stores.5, &shutdown).await;
     tracing::info!("workload controllers started");
     tokio::join!(
         deployment.run(WORKERS),
         replicaset.run(WORKERS),
         rc.run(WORKERS),
+        job.run(WORKERS),
+        ttl.run(1),
+        cronjob.run(WORKERS),
     );
     informers.await?;
     Ok(())
