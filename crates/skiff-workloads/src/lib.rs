@@ -1,5 +1,5 @@
-//! Workload controllers for skiff: Deployment, ReplicaSet and ReplicationController, as pure
-//! API clients (kube-rs watches and writes; no store access).
+//! Workload controllers for skiff: Deployment, ReplicaSet, ReplicationController, DaemonSet and
+//! StatefulSet, as pure API clients (kube-rs watches and writes; no store access).
 //!
 //! Each controller follows upstream's (`pkg/controller/deployment`, `pkg/controller/replicaset`)
 //! semantics closely enough that `kubectl rollout status|history|undo|restart|pause|resume`
@@ -8,16 +8,23 @@
 //! - [`queue`]: a deduplicating work queue with per-key backoff;
 //! - [`expectations`]: pod creations and deletions not yet seen by the cache;
 //! - [`replicaset`]: ReplicaSet and ReplicationController (one generic controller);
-//! - [`deployment`] and [`rollout`]: the Deployment controller and its pure arithmetic.
+//! - [`deployment`] and [`rollout`]: the Deployment controller and its pure arithmetic;
+//! - [`daemonset`], [`statefulset`] (run together by [`apps`]), their ControllerRevisions
+//!   ([`history`]) and ownership of dependents ([`claim`]).
 //!
 //! Start at [`run`], which runs all three controllers over shared informers.
 
+pub mod apps;
+pub mod claim;
+pub mod daemonset;
 pub mod deployment;
 pub mod expectations;
+pub mod history;
 pub mod informer;
 pub mod queue;
 pub mod replicaset;
 pub mod rollout;
+pub mod statefulset;
 pub mod util;
 
 use anyhow::Result;
@@ -37,8 +44,8 @@ use crate::replicaset::ReplicaController;
 /// Workers per controller.
 pub(crate) const WORKERS: usize = 4;
 
-/// Runs the Deployment, ReplicaSet and ReplicationController controllers until `shutdown`,
-/// sharing one watch per kind.
+/// Runs the Deployment, ReplicaSet, ReplicationController, DaemonSet and StatefulSet
+/// controllers until `shutdown`, sharing one watch per kind.
 pub async fn run(client: Client, shutdown: CancellationToken) -> Result<()> {
     let mut deployments = Informer::new(Api::<Deployment>::all(client.clone()));
     let mut replicasets = Informer::new(Api::<ReplicaSet>::all(client.clone()));
@@ -58,6 +65,7 @@ pub async fn run(client: Client, shutdown: CancellationToken) -> Result<()> {
         &mut pods,
         shutdown.clone(),
     );
+    let apps = apps::AppsControllers::new(client.clone(), &mut pods, shutdown.clone());
     let rc = ReplicaController::new(client, &mut rcs, &mut pods, shutdown.clone());
 
     let stores = (
@@ -86,6 +94,7 @@ pub async fn run(client: Client, shutdown: CancellationToken) -> Result<()> {
         deployment.run(WORKERS),
         replicaset.run(WORKERS),
         rc.run(WORKERS),
+        apps.run(),
     );
     informers.await?;
     Ok(())
