@@ -86,7 +86,7 @@ fn a_daemon_set_covers_the_nodes_leaves_a_tainted_one_and_rolls_back() {
         ]),
         "get pods",
     );
-    for node in ["sim-1", "sim-2", "sim-3"] {
+    for node in ["sim-0", "sim-1", "sim-2"] {
         assert_eq!(
             pods.lines()
                 .filter(|l| l.contains("Running") && l.contains(&format!(" {node} ")))
