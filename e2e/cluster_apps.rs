@@ -198,6 +198,8 @@ metadata:
 spec:
   replicas: 3
   serviceName: web
+  persistentVolumeClaimRetentionPolicy:
+    whenScaled: Delete
   selector:
     matchLabels: {app: web}
   template:
@@ -222,7 +224,8 @@ spec:
 
 /// Conformance: [sig-apps] StatefulSet Basic StatefulSet functionality [StatefulSetBasic]
 /// should perform rolling updates and roll backs of template modifications; should have a
-/// working scale subresource; Scaling should happen in predictable order.
+/// working scale subresource; Scaling should happen in predictable order. Claims come from
+/// `volumeClaimTemplates` and follow `persistentVolumeClaimRetentionPolicy`.
 #[test]
 fn a_stateful_set_runs_in_order_with_claims_scales_down_in_reverse_and_rolls() {
     let (dir, cache, server) = start_server_with(&["--simulate-nodes", "3"]);
@@ -298,6 +301,10 @@ fn a_stateful_set_runs_in_order_with_claims_scales_down_in_reverse_and_rolls() {
         "status",
     );
     assert_eq!(replicas, "1/1");
+    // whenScaled: Delete — the scaled-down pods owned their claims; the GC removes them.
+    eventually(Duration::from_secs(60), "only data-web-0 left", || {
+        k(&["get", "pvc", "-o", "jsonpath={.items[*].metadata.name}"]).stdout == "data-web-0"
+    });
 
     ok(
         k(&["set", "image", "sts/web", "nginx=nginx:1.26"]),

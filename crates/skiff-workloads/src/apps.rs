@@ -16,13 +16,11 @@ use crate::statefulset::StatefulSetController;
 pub struct AppsControllers {
     daemonsets: Arc<DaemonSetController>,
     statefulsets: Arc<StatefulSetController>,
-    informers: (
-        Informer<DaemonSet>,
-        Informer<StatefulSet>,
-        Informer<ControllerRevision>,
-        Informer<Node>,
-        Informer<PersistentVolumeClaim>,
-    ),
+    daemonset_informer: Informer<DaemonSet>,
+    statefulset_informer: Informer<StatefulSet>,
+    revision_informer: Informer<ControllerRevision>,
+    node_informer: Informer<Node>,
+    claim_informer: Informer<PersistentVolumeClaim>,
     pods: Store<Pod>,
     shutdown: CancellationToken,
 }
@@ -58,7 +56,11 @@ impl AppsControllers {
         AppsControllers {
             daemonsets: daemonset_controller,
             statefulsets: statefulset_controller,
-            informers: (daemonsets, statefulsets, revisions, nodes, claims),
+            daemonset_informer: daemonsets,
+            statefulset_informer: statefulsets,
+            revision_informer: revisions,
+            node_informer: nodes,
+            claim_informer: claims,
             pods: pods.store(),
             shutdown,
         }
@@ -67,7 +69,11 @@ impl AppsControllers {
     /// Runs the informers and, once they (and the shared pod informer) have listed, both
     /// controllers until shutdown.
     pub async fn run(self) {
-        let (daemonsets, statefulsets, revisions, nodes, claims) = self.informers;
+        let daemonsets = self.daemonset_informer;
+        let statefulsets = self.statefulset_informer;
+        let revisions = self.revision_informer;
+        let nodes = self.node_informer;
+        let claims = self.claim_informer;
         let stores = (
             daemonsets.store(),
             statefulsets.store(),

@@ -1066,6 +1066,23 @@ fn unscheduled_without_node(
         .collect()
 }
 
+/// A node's new and old pod (not being deleted), or `None` when it has more than one of either
+/// (the sync prunes those first).
+type NewAndOld = (Option<Arc<Pod>>, Option<Arc<Pod>>);
+
+fn new_and_old(pods: &[Arc<Pod>], updated: &dyn Fn(&Pod) -> bool) -> Option<NewAndOld> {
+    let mut new = None;
+    let mut old = None;
+    for pod in pods.iter().filter(|p| !is_deleting(p.as_ref())) {
+        let slot = if updated(pod) { &mut new } else { &mut old };
+        if slot.is_some() {
+            return None;
+        }
+        *slot = Some(Arc::clone(pod));
+    }
+    Some((new, old))
+}
+
 /// What a rolling update does this round.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct RollingPlan {
@@ -1092,19 +1109,7 @@ pub fn rolling_plan(
     now: Timestamp,
 ) -> RollingPlan {
     let available = |pod: &Pod| is_pod_available(pod, min_ready_seconds, now);
-    // At most one new and one old pod (not being deleted) per node; more is the sync's to fix.
-    let split = |pods: &[Arc<Pod>]| -> Option<(Option<Arc<Pod>>, Option<Arc<Pod>>)> {
-        let mut new = None;
-        let mut old = None;
-        for pod in pods.iter().filter(|p| !is_deleting(p.as_ref())) {
-            let slot = if updated(pod) { &mut new } else { &mut old };
-            if slot.is_some() {
-                return None;
-            }
-            *slot = Some(Arc::clone(pod));
-        }
-        Some((new, old))
-    };
+    let split = |pods: &[Arc<Pod>]| new_and_old(pods, updated);
     let mut plan = RollingPlan::default();
     if max_surge == 0 {
         let mut unavailable = 0;
@@ -1527,14 +1532,15 @@ mod tests {
             |p: &Pod| labels_of(p).get(REVISION_HASH_LABEL).map(String::as_str) == Some("new");
         let names = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         // (placement, pods, surge, expected create, delete, failed)
-        let cases: Vec<(
+        type Case = (
             Placement,
             Vec<Arc<Pod>>,
             bool,
             bool,
             Vec<String>,
             Vec<String>,
-        )> = vec![
+        );
+        let cases: Vec<Case> = vec![
             (at(true, true), vec![], false, true, vec![], vec![]),
             (at(false, false), vec![], false, false, vec![], vec![]),
             (

@@ -78,14 +78,27 @@ impl Env {
 
     /// Marks every pending pod Running and Ready, as a kubelet would, until cancelled.
     fn kubelet(&self) -> CancellationToken {
+        self.kubelet_except("")
+    }
+
+    /// [`Env::kubelet`], leaving pods of the image `broken` pending (an image that never
+    /// starts; empty for none).
+    fn kubelet_except(&self, broken: &str) -> CancellationToken {
         let stop = CancellationToken::new();
         let pods: Api<Pod> = self.api();
         let token = stop.clone();
+        let broken = broken.to_owned();
         tokio::spawn(async move {
             while !token.is_cancelled() {
                 if let Ok(list) = pods.list(&ListParams::default()).await {
                     for pod in list {
-                        mark_ready(&pods, &pod).await;
+                        let image = pod
+                            .spec
+                            .as_ref()
+                            .and_then(|s| s.containers[0].image.clone());
+                        if broken.is_empty() || image.as_deref() != Some(broken.as_str()) {
+                            mark_ready(&pods, &pod).await;
+                        }
                     }
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -636,6 +649,148 @@ async fn a_failed_stateful_pod_is_recreated() {
     })
     .await;
     stateful_set_rolled_out(&env, 1, 0).await;
+    kubelet.cancel();
+    env.stop().await;
+}
+
+/// Conformance: [sig-apps] Daemon set [Serial] should rollback without unnecessary restarts:
+/// an update to an image that never starts is rolled back (with the patch `kubectl rollout
+/// undo` applies, the old revision's data) and the pods never updated keep running.
+#[tokio::test]
+async fn a_daemon_set_rolls_back_without_restarting_untouched_pods() {
+    let env = Env::start("rollback").await;
+    for name in ["a", "b", "c"] {
+        env.add_node(name, json!({"disk": "ssd"}), json!([])).await;
+    }
+    let kubelet = env.kubelet_except("agent:broken");
+    env.api::<DaemonSet>()
+        .create(&PostParams::default(), &daemon_set("agent:1"))
+        .await
+        .unwrap();
+    daemon_set_rolled_out(&env, 3).await;
+    let before: BTreeMap<String, Option<String>> = daemon_pods(&env)
+        .await
+        .into_iter()
+        .map(|(node, pod)| (node, pod.metadata.uid))
+        .collect();
+    env.api::<DaemonSet>()
+        .patch(
+            "agent",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {"template": {"spec": {
+                "containers": [{"name": "main", "image": "agent:broken"}],
+            }}}})),
+        )
+        .await
+        .unwrap();
+    // One node gets the broken pod; max unavailable 1 holds the others back.
+    let broken_node = eventually("one broken pod", || async {
+        let pods = daemon_pods(&env).await;
+        let broken: Vec<&String> = pods
+            .iter()
+            .filter(|(_, p)| {
+                p.spec.as_ref().unwrap().containers[0].image.as_deref() == Some("agent:broken")
+            })
+            .map(|(node, _)| node)
+            .collect();
+        (pods.len() == 3 && broken.len() == 1).then(|| broken[0].clone())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let revisions = env
+        .api::<ControllerRevision>()
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    let first = revisions.iter().find(|r| r.revision == 1).unwrap();
+    env.api::<DaemonSet>()
+        .patch(
+            "agent",
+            &PatchParams::default(),
+            &Patch::Strategic(first.data.as_ref().unwrap().0.clone()),
+        )
+        .await
+        .unwrap();
+    daemon_set_rolled_out(&env, 3).await;
+    let after = daemon_pods(&env).await;
+    for (node, pod) in &after {
+        assert_eq!(
+            pod.spec.as_ref().unwrap().containers[0].image.as_deref(),
+            Some("agent:1")
+        );
+        if *node != broken_node {
+            assert_eq!(
+                pod.metadata.uid, before[node],
+                "the pod on {node} was restarted"
+            );
+        }
+    }
+    // The rollback reused revision 1 as revision 3.
+    let mut numbers: Vec<i64> = env
+        .api::<ControllerRevision>()
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|r| r.revision)
+        .collect();
+    numbers.sort();
+    assert_eq!(numbers, [2, 3]);
+    kubelet.cancel();
+    env.stop().await;
+}
+
+fn owners(claim: &PersistentVolumeClaim) -> Vec<(String, String, Option<bool>)> {
+    claim
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .map(|r| (r.kind.clone(), r.name.clone(), r.controller))
+        .collect()
+}
+
+/// `persistentVolumeClaimRetentionPolicy` through owner references: with `whenDeleted:
+/// Delete` the set owns its claims, with `whenScaled: Delete` a scaled-down pod owns its claim
+/// (the garbage collector then deletes it with the pod).
+#[tokio::test]
+async fn claim_retention_policy_sets_claim_owners() {
+    let env = Env::start("retention").await;
+    let kubelet = env.kubelet();
+    let policy = json!({"persistentVolumeClaimRetentionPolicy": {
+        "whenDeleted": "Delete", "whenScaled": "Delete",
+    }});
+    env.api::<StatefulSet>()
+        .create(&PostParams::default(), &stateful_set(2, "web:1", policy))
+        .await
+        .unwrap();
+    stateful_set_rolled_out(&env, 2, 0).await;
+    let claims: Api<PersistentVolumeClaim> = env.api();
+    for name in ["data-web-0", "data-web-1"] {
+        let owned = eventually("the set owning the claim", || async {
+            let claim = claims.get(name).await.ok()?;
+            (owners(&claim) == [("StatefulSet".into(), "web".into(), Some(true))]).then_some(())
+        });
+        owned.await;
+    }
+    env.api::<StatefulSet>()
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 1}})),
+        )
+        .await
+        .unwrap();
+    stateful_set_rolled_out(&env, 1, 0).await;
+    let claim = claims.get("data-web-1").await.unwrap();
+    assert_eq!(owners(&claim), [("Pod".into(), "web-1".into(), Some(true))]);
+    let claim = claims.get("data-web-0").await.unwrap();
+    assert_eq!(
+        owners(&claim),
+        [("StatefulSet".into(), "web".into(), Some(true))]
+    );
     kubelet.cancel();
     env.stop().await;
 }
