@@ -12,7 +12,7 @@
 //! - [`daemonset`], [`statefulset`] (run together by [`apps`]), their ControllerRevisions
 //!   ([`history`]) and ownership of dependents ([`claim`]).
 //!
-//! Start at [`run`], which runs all three controllers over shared informers.
+//! Start at [`run`], which runs them all over shared informers.
 
 pub mod apps;
 pub mod claim;
