@@ -794,3 +794,123 @@ async fn claim_retention_policy_sets_claim_owners() {
     kubelet.cancel();
     env.stop().await;
 }
+
+/// RollingUpdate with `maxSurge`: the new pod starts beside the old one, which stays until the
+/// new one is available.
+#[tokio::test]
+async fn a_surging_daemon_set_keeps_old_pods_until_new_ones_are_available() {
+    let env = Env::start("surge").await;
+    for name in ["a", "b"] {
+        env.add_node(name, json!({"disk": "ssd"}), json!([])).await;
+    }
+    let mut ds = daemon_set("agent:1");
+    ds.spec.as_mut().unwrap().update_strategy = Some(
+        serde_json::from_value(json!({
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+        }))
+        .unwrap(),
+    );
+    let kubelet = env.kubelet_except("agent:2");
+    env.api::<DaemonSet>()
+        .create(&PostParams::default(), &ds)
+        .await
+        .unwrap();
+    daemon_set_rolled_out(&env, 2).await;
+    env.api::<DaemonSet>()
+        .patch(
+            "agent",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {"template": {"spec": {
+                "containers": [{"name": "main", "image": "agent:2"}],
+            }}}})),
+        )
+        .await
+        .unwrap();
+    let images = |pods: &[Pod]| -> Vec<String> {
+        let mut images: Vec<String> = pods
+            .iter()
+            .map(|p| {
+                p.spec.as_ref().unwrap().containers[0]
+                    .image
+                    .clone()
+                    .unwrap()
+            })
+            .collect();
+        images.sort();
+        images
+    };
+    eventually("one new pod beside the old ones", || async {
+        let pods = pods_of(&env, "app=agent").await;
+        (images(&pods) == ["agent:1", "agent:1", "agent:2"]).then_some(())
+    })
+    .await;
+    // The new pod never becomes available here: the old ones stay, no second surge.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        images(&pods_of(&env, "app=agent").await),
+        ["agent:1", "agent:1", "agent:2"]
+    );
+    kubelet.cancel();
+    let kubelet = env.kubelet();
+    daemon_set_rolled_out(&env, 2).await;
+    eventually("only new pods", || async {
+        let pods = pods_of(&env, "app=agent").await;
+        (images(&pods) == ["agent:2", "agent:2"]).then_some(())
+    })
+    .await;
+    kubelet.cancel();
+    env.stop().await;
+}
+
+/// `updateStrategy: OnDelete`: a template change only reaches the pods the user deletes.
+#[tokio::test]
+async fn on_delete_updates_only_deleted_pods() {
+    let env = Env::start("ondelete").await;
+    let kubelet = env.kubelet();
+    let strategy = json!({"updateStrategy": {"type": "OnDelete"}});
+    env.api::<StatefulSet>()
+        .create(&PostParams::default(), &stateful_set(2, "web:1", strategy))
+        .await
+        .unwrap();
+    stateful_set_rolled_out(&env, 2, 0).await;
+    env.api::<StatefulSet>()
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {"template": {"spec": {
+                "containers": [{"name": "main", "image": "web:2"}],
+            }}}})),
+        )
+        .await
+        .unwrap();
+    let set = eventually("the new generation observed", || async {
+        let set = env.api::<StatefulSet>().get("web").await.ok()?;
+        let status = set.status.clone()?;
+        (status.observed_generation >= set.metadata.generation
+            && status.update_revision != status.current_revision)
+            .then_some(set)
+    })
+    .await;
+    assert_eq!(set.status.unwrap().updated_replicas, Some(0));
+    let pods: Api<Pod> = env.api();
+    let image_of = |pod: &Pod| {
+        pod.spec.as_ref().unwrap().containers[0]
+            .image
+            .clone()
+            .unwrap()
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for name in ["web-0", "web-1"] {
+        assert_eq!(image_of(&pods.get(name).await.unwrap()), "web:1");
+    }
+    pods.delete("web-1", &Default::default()).await.unwrap();
+    eventually("web-1 recreated on the new template", || async {
+        let pod = pods.get_opt("web-1").await.ok()??;
+        (image_of(&pod) == "web:2").then_some(())
+    })
+    .await;
+    assert_eq!(image_of(&pods.get("web-0").await.unwrap()), "web:1");
+    kubelet.cancel();
+    env.stop().await;
+}
