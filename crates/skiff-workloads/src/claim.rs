@@ -2,7 +2,8 @@
 //! dependent kind: a controller keeps the objects it controls that still match its selector
 //! (and filter), releases its own that stopped matching, and adopts matching orphans after
 //! re-reading itself to make sure it is not being deleted. Objects controlled by someone else
-//! are never touched.
+//! are never touched. [`wake_owners`] is the matching event routing: which owners to sync
+//! when a dependent changes.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -11,12 +12,15 @@ use anyhow::Result;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Patch, PatchParams};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::replicaset::is_not_found;
-use crate::util::{controller_of, controller_ref, is_deleting, labels_of, selector_matches};
+use crate::util::{
+    controller_of, controller_ref, is_deleting, key, key_of, labels_of, selector_matches,
+};
 
 /// A namespaced kind with the bounds the API calls need.
 pub trait Namespaced:
@@ -111,6 +115,43 @@ where
         Some(error) => Err(error),
         None => Ok(claimed),
     }
+}
+
+/// Routes a change of `dependent` to the owners that must sync: its controller, if that is an
+/// `O` (returned when cached with the same UID), or, for an orphan not being deleted, every
+/// `O` of its namespace whose selector matches it (they may adopt it). `wake` gets their keys.
+pub fn wake_owners<O, D>(
+    owners: &Store<O>,
+    dependent: &D,
+    selector: impl Fn(&O) -> Option<&LabelSelector>,
+    wake: impl Fn(String),
+) -> Option<Arc<O>>
+where
+    O: Namespaced,
+    D: Resource,
+{
+    let namespace = dependent.meta().namespace.as_deref().unwrap_or_default();
+    if let Some(reference) = controller_of(dependent) {
+        if reference.kind != O::kind(&()) {
+            return None;
+        }
+        wake(key(namespace, &reference.name));
+        return owners
+            .get(&ObjectRef::new(&reference.name).within(namespace))
+            .filter(|o| o.meta().uid.as_deref() == Some(reference.uid.as_str()));
+    }
+    if is_deleting(dependent) {
+        return None;
+    }
+    let labels = labels_of(dependent);
+    for owner in owners.state() {
+        if owner.meta().namespace.as_deref() == Some(namespace)
+            && selector(&owner).is_some_and(|s| selector_matches(s, &labels))
+        {
+            wake(key_of(owner.as_ref()));
+        }
+    }
+    None
 }
 
 /// Whether the owner, read fresh, is still the one cached and not being deleted.

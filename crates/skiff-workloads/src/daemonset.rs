@@ -38,15 +38,15 @@ use skiff_scheduler::filter::tolerates;
 use skiff_scheduler::selector::node_selector_matches;
 use tokio_util::sync::CancellationToken;
 
-use crate::claim::claim;
+use crate::claim::{claim, wake_owners};
 use crate::expectations::Expectations;
 use crate::history::{self, REVISION_HASH_LABEL};
 use crate::informer::{Change, Informer};
 use crate::queue::Queue;
 use crate::replicaset::is_not_found;
 use crate::util::{
-    controller_of, controller_ref, is_deleting, is_pod_available, is_pod_ready, key, key_of,
-    labels_of, pod_template_hash, scaled_value, selector_is_empty, selector_matches, split_key,
+    controller_of, controller_ref, is_deleting, is_pod_available, is_pod_ready, key_of, labels_of,
+    pod_template_hash, scaled_value, selector_is_empty, split_key,
 };
 
 /// Upstream's cap on pods created or deleted in one sync.
@@ -133,34 +133,14 @@ impl DaemonSetController {
         }
     }
 
-    /// Wakes the controller of a pod or revision, or the daemon sets that could adopt it.
+    /// Wakes the DaemonSet of a pod or revision, or those that could adopt it.
     fn dependent_changed<K: Resource>(&self, object: &K) -> Option<Arc<DaemonSet>> {
-        let namespace = object.meta().namespace.as_deref().unwrap_or_default();
-        if let Some(owner) = controller_of(object) {
-            if owner.kind != "DaemonSet" {
-                return None;
-            }
-            self.queue.add(key(namespace, &owner.name));
-            return self
-                .daemonsets
-                .get(&ObjectRef::new(&owner.name).within(namespace))
-                .filter(|ds| ds.metadata.uid.as_deref() == Some(owner.uid.as_str()));
-        }
-        if is_deleting(object) {
-            return None;
-        }
-        let labels = labels_of(object);
-        for ds in self.daemonsets.state() {
-            if ds.metadata.namespace.as_deref() == Some(namespace)
-                && ds
-                    .spec
-                    .as_ref()
-                    .is_some_and(|s| selector_matches(&s.selector, &labels))
-            {
-                self.queue.add(key_of(ds.as_ref()));
-            }
-        }
-        None
+        wake_owners(
+            &self.daemonsets,
+            object,
+            |owner| owner.spec.as_ref().map(|s| &s.selector),
+            |key| self.queue.add(key),
+        )
     }
 
     fn pod_changed(&self, pod: &Pod, deleted: bool) {

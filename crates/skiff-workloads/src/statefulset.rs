@@ -38,15 +38,15 @@ use kube::{Api, Client, Resource};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::claim::claim;
+use crate::claim::{claim, wake_owners};
 use crate::expectations::Expectations;
 use crate::history::{self, DATA_HASH_LABEL, REVISION_HASH_LABEL};
 use crate::informer::{Change, Informer};
 use crate::queue::Queue;
 use crate::replicaset::is_not_found;
 use crate::util::{
-    controller_of, controller_ref, is_deleting, is_pod_available, is_pod_ready, key, key_of,
-    labels_of, scaled_value, selector_is_empty, selector_matches, split_key,
+    controller_ref, is_deleting, is_pod_available, is_pod_ready, key_of, labels_of, scaled_value,
+    selector_is_empty, split_key,
 };
 
 /// The label naming a StatefulSet pod.
@@ -132,34 +132,14 @@ impl StatefulSetController {
         }
     }
 
-    /// Wakes the controller of a pod or revision, or the sets that could adopt it.
+    /// Wakes the StatefulSet of a pod or revision, or those that could adopt it.
     fn dependent_changed<K: Resource>(&self, object: &K) -> Option<Arc<StatefulSet>> {
-        let namespace = object.meta().namespace.as_deref().unwrap_or_default();
-        if let Some(owner) = controller_of(object) {
-            if owner.kind != "StatefulSet" {
-                return None;
-            }
-            self.queue.add(key(namespace, &owner.name));
-            return self
-                .sets
-                .get(&ObjectRef::new(&owner.name).within(namespace))
-                .filter(|s| s.metadata.uid.as_deref() == Some(owner.uid.as_str()));
-        }
-        if is_deleting(object) {
-            return None;
-        }
-        let labels = labels_of(object);
-        for set in self.sets.state() {
-            if set.metadata.namespace.as_deref() == Some(namespace)
-                && set
-                    .spec
-                    .as_ref()
-                    .is_some_and(|s| selector_matches(&s.selector, &labels))
-            {
-                self.queue.add(key_of(set.as_ref()));
-            }
-        }
-        None
+        wake_owners(
+            &self.sets,
+            object,
+            |owner| owner.spec.as_ref().map(|s| &s.selector),
+            |key| self.queue.add(key),
+        )
     }
 
     fn pod_changed(&self, pod: &Pod, deleted: bool) {
