@@ -159,6 +159,13 @@ fn a_daemon_set_covers_the_nodes_leaves_a_tainted_one_and_rolls_back() {
         "rollout status after undo",
     );
     assert_eq!(image(&k), "nginx:1.25", "undo restored the old template");
+    // The revisions hold the template exactly as kubectl encodes it: undoing to the revision in
+    // place (revision 1, renumbered 3) is recognised as a no-op.
+    let again = ok(
+        k(&["rollout", "undo", "ds/agent", "--to-revision=3"]),
+        "rollout undo to the current revision",
+    );
+    assert!(again.contains("skipped rollback"), "{again}");
     for minor in KUBECTL_MINORS {
         let revisions = ok(
             kubectl(
@@ -348,5 +355,10 @@ fn a_stateful_set_runs_in_order_with_claims_scales_down_in_reverse_and_rolls() {
         .stdout
             == "nginx:1.25"
     });
+    let again = ok(
+        k(&["rollout", "undo", "sts/web", "--to-revision=3"]),
+        "rollout undo to the current revision",
+    );
+    assert!(again.contains("skipped rollback"), "{again}");
     server.stop();
 }

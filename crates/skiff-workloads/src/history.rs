@@ -33,9 +33,36 @@ pub const DATA_HASH_LABEL: &str = "controller.kubernetes.io/hash";
 pub fn template_patch(template: &PodTemplateSpec) -> Value {
     let mut template = serde_json::to_value(template).unwrap_or_else(|_| json!({}));
     if let Some(map) = template.as_object_mut() {
+        add_go_zero_values(map);
         map.insert("$patch".into(), json!("replace"));
     }
     json!({"spec": {"template": template}})
+}
+
+/// Adds the zero values Go's `encoding/json` writes for a pod template and k8s-openapi leaves
+/// out (`metadata.creationTimestamp: null`, `resources: {}` on each container), so the data
+/// is byte for byte what kubectl computes from the same template: `rollout undo` compares
+/// the two to skip a rollback to the template already in place.
+fn add_go_zero_values(template: &mut serde_json::Map<String, Value>) {
+    let metadata = template.entry("metadata").or_insert_with(|| json!({}));
+    if let Some(metadata) = metadata.as_object_mut() {
+        metadata.entry("creationTimestamp").or_insert(Value::Null);
+    }
+    let Some(spec) = template.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for list in ["initContainers", "containers", "ephemeralContainers"] {
+        for container in spec
+            .get_mut(list)
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(container) = container.as_object_mut() {
+                container.entry("resources").or_insert_with(|| json!({}));
+            }
+        }
+    }
 }
 
 /// A revision's data, if any.
@@ -182,7 +209,15 @@ mod tests {
     #[test]
     fn the_patch_replaces_the_template_and_restores_it() {
         let patch = template_patch(&template("nginx:1"));
-        assert_eq!(patch["spec"]["template"]["$patch"], "replace");
+        assert_eq!(
+            serde_json::to_string(&patch).unwrap(),
+            concat!(
+                r#"{"spec":{"template":{"$patch":"replace","#,
+                r#""metadata":{"creationTimestamp":null,"labels":{"app":"web"}},"#,
+                r#""spec":{"containers":[{"image":"nginx:1","name":"main","resources":{}}]}}}}"#,
+            ),
+            "what Go's encoding/json writes for the same template",
+        );
         assert_eq!(
             patch["spec"]["template"]["spec"]["containers"][0]["image"],
             "nginx:1"
@@ -190,7 +225,9 @@ mod tests {
         let stored = revision(patch, 1, "web-1");
         assert!(records(&stored, &template("nginx:1")));
         assert!(!records(&stored, &template("nginx:2")));
-        assert_eq!(template_of(&stored), Some(template("nginx:1")));
+        let restored = serde_json::to_value(template_of(&stored).unwrap()).unwrap();
+        let original = serde_json::to_value(template("nginx:1")).unwrap();
+        assert_eq!(canonical(&restored), canonical(&original));
     }
 
     #[test]
