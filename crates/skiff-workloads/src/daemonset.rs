@@ -657,6 +657,8 @@ impl DaemonSetController {
     }
 }
 
+/// Whether a create failed because the namespace is being deleted (nothing more can be
+/// created there; upstream ignores these too). Recognised by the API server's message.
 fn is_namespace_terminating(error: &kube::Error) -> bool {
     matches!(error, kube::Error::Api(status) if status.message.contains("is being terminated"))
 }
