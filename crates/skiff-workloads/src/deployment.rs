@@ -27,6 +27,7 @@ use kube::{Api, Client};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use crate::claim::claim;
 use crate::informer::{Change, Informer};
 use crate::queue::Queue;
 use crate::replicaset::is_not_found;
@@ -184,7 +185,7 @@ impl DeploymentController {
             tracing::warn!(%key, "deployment has an empty selector; not syncing");
             return Ok(None);
         }
-        let rs_list = self.claim_replica_sets(&mut sync, &selector).await?;
+        let rs_list = self.claim_replica_sets(&sync, &selector).await?;
         sync.run(rs_list, &self.pods).await?;
         Ok(sync.requeue)
     }
@@ -193,65 +194,20 @@ impl DeploymentController {
     /// own that no longer match).
     async fn claim_replica_sets(
         &self,
-        sync: &mut Sync,
+        sync: &Sync,
         selector: &LabelSelector,
     ) -> Result<Vec<ReplicaSet>> {
-        let d = &sync.d;
-        let uid = d.metadata.uid.clone().unwrap_or_default();
-        let namespace = d.metadata.namespace.clone();
-        let mut claimed = Vec::new();
-        let mut can_adopt = None;
-        for rs in self.replicasets.state() {
-            if rs.metadata.namespace != namespace {
-                continue;
-            }
-            let matches = selector_matches(selector, &labels_of(rs.as_ref()));
-            let name = rs.metadata.name.clone().unwrap_or_default();
-            let owners = rs.metadata.owner_references.clone().unwrap_or_default();
-            match controller_of(rs.as_ref()) {
-                Some(owner) if owner.uid == uid => {
-                    if matches {
-                        claimed.push((*rs).clone());
-                    } else if !is_deleting(d) {
-                        let kept: Vec<_> = owners.into_iter().filter(|r| r.uid != uid).collect();
-                        let patch = json!({"metadata": {
-                            "resourceVersion": rs.metadata.resource_version,
-                            "ownerReferences": kept,
-                        }});
-                        patch_rs(&sync.replicasets, &name, patch).await?;
-                    }
-                }
-                Some(_) => {}
-                None => {
-                    if !matches || is_deleting(d) || is_deleting(rs.as_ref()) {
-                        continue;
-                    }
-                    if can_adopt.is_none() {
-                        let fresh = sync
-                            .deployments
-                            .get_opt(d.metadata.name.as_deref().unwrap_or_default())
-                            .await?;
-                        can_adopt =
-                            Some(fresh.is_some_and(|f| {
-                                f.metadata.uid == d.metadata.uid && !is_deleting(&f)
-                            }));
-                    }
-                    if can_adopt != Some(true) {
-                        continue;
-                    }
-                    let mut owners = owners;
-                    owners.push(controller_ref(d));
-                    let patch = json!({"metadata": {
-                        "resourceVersion": rs.metadata.resource_version,
-                        "ownerReferences": owners,
-                    }});
-                    if let Some(adopted) = patch_rs(&sync.replicasets, &name, patch).await? {
-                        claimed.push(adopted);
-                    }
-                }
-            }
-        }
-        Ok(claimed)
+        let namespace = sync.d.metadata.namespace.clone();
+        let candidates = self
+            .replicasets
+            .state()
+            .into_iter()
+            .filter(|rs| rs.metadata.namespace == namespace)
+            .collect();
+        let claimed = claim(&self.client, &sync.d, selector, candidates, |_| true)
+            .await
+            .context("claiming replica sets")?;
+        Ok(claimed.into_iter().map(|rs| (*rs).clone()).collect())
     }
 }
 

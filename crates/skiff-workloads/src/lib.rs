@@ -1,6 +1,6 @@
-//! Workload controllers for skiff: Deployment, ReplicaSet, ReplicationController, Job (with
-//! the TTL-after-finished controller) and CronJob, as pure API clients (kube-rs watches and
-//! writes; no store access).
+//! Workload controllers for skiff: Deployment, ReplicaSet, ReplicationController, DaemonSet,
+//! StatefulSet, Job (with the TTL-after-finished controller) and CronJob, as pure API clients
+//! (kube-rs watches and writes; no store access).
 //!
 //! Each controller follows upstream's (`pkg/controller/deployment`, `pkg/controller/replicaset`)
 //! semantics closely enough that `kubectl rollout status|history|undo|restart|pause|resume`
@@ -10,6 +10,8 @@
 //! - [`expectations`]: pod creations and deletions not yet seen by the cache;
 //! - [`replicaset`]: ReplicaSet and ReplicationController (one generic controller);
 //! - [`deployment`] and [`rollout`]: the Deployment controller and its pure arithmetic;
+//! - [`daemonset`], [`statefulset`] (run together by [`apps`]), their ControllerRevisions
+//!   ([`history`]) and ownership of dependents ([`claim`]);
 //! - [`job`] (with [`indexes`] and [`failure_policy`]) and [`ttl`]: the Job and
 //!   TTL-after-finished controllers;
 //! - [`cronjob`] and [`schedule`]: the CronJob controller and its pure schedule arithmetic;
@@ -17,11 +19,15 @@
 //!
 //! Start at [`run`], which runs all the controllers over shared informers.
 
+pub mod apps;
+pub mod claim;
 pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
 pub mod events;
 pub mod expectations;
 pub mod failure_policy;
+pub mod history;
 pub mod indexes;
 pub mod informer;
 pub mod job;
@@ -29,6 +35,7 @@ pub mod queue;
 pub mod replicaset;
 pub mod rollout;
 pub mod schedule;
+pub mod statefulset;
 pub mod ttl;
 pub mod util;
 
@@ -54,8 +61,8 @@ use crate::ttl::TtlController;
 /// Workers per controller.
 pub(crate) const WORKERS: usize = 4;
 
-/// Runs the Deployment, ReplicaSet, ReplicationController, Job, TTL-after-finished and
-/// CronJob controllers until `shutdown`, sharing one watch per kind.
+/// Runs the Deployment, ReplicaSet, ReplicationController, DaemonSet, StatefulSet, Job,
+/// TTL-after-finished and CronJob controllers until `shutdown`, sharing one watch per kind.
 pub async fn run(client: Client, shutdown: CancellationToken) -> Result<()> {
     run_with_clock(client, shutdown, Clock::system()).await
 }
@@ -86,6 +93,7 @@ pub async fn run_with_clock(
         &mut pods,
         shutdown.clone(),
     );
+    let apps = apps::AppsControllers::new(client.clone(), &mut pods, shutdown.clone());
     let rc = ReplicaController::new(client.clone(), &mut rcs, &mut pods, shutdown.clone());
     let job = JobController::new(client.clone(), &mut jobs, &mut pods, shutdown.clone());
     let ttl = TtlController::new(client.clone(), &mut jobs, shutdown.clone());
@@ -126,6 +134,7 @@ pub async fn run_with_clock(
         job.run(WORKERS),
         ttl.run(1),
         cronjob.run(WORKERS),
+        apps.run(),
     );
     informers.await?;
     Ok(())

@@ -3,6 +3,7 @@
 //! done), and failures are retried with per-key exponential backoff.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -116,6 +117,39 @@ impl Queue {
             drop(state);
             self.notify.notify_one();
         }
+    }
+
+    /// Runs `workers` concurrent workers that hand each key to `sync` until the queue shuts
+    /// down: a success forgets the key's failures and queues it again after the delay `sync`
+    /// asks for, if any; a failure queues it again with backoff.
+    pub async fn run_workers<F, Fut>(self: &Arc<Self>, workers: usize, kind: &'static str, sync: F)
+    where
+        F: Fn(String) -> Fut + Clone + Send + 'static,
+        Fut: Future<Output = anyhow::Result<Option<Duration>>> + Send + 'static,
+    {
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..workers.max(1) {
+            let queue = Arc::clone(self);
+            let sync = sync.clone();
+            tasks.spawn(async move {
+                while let Some(key) = queue.next().await {
+                    match sync(key.clone()).await {
+                        Ok(requeue) => {
+                            queue.forget(&key);
+                            if let Some(after) = requeue {
+                                queue.add_after(key.clone(), after);
+                            }
+                        }
+                        Err(error) => {
+                            tracing::debug!(kind, %key, "sync failed: {error:#}");
+                            queue.add_rate_limited(key.clone());
+                        }
+                    }
+                    queue.done(&key);
+                }
+            });
+        }
+        while tasks.join_next().await.is_some() {}
     }
 }
 

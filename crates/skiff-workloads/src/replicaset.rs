@@ -30,6 +30,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use crate::claim::claim;
 use crate::expectations::Expectations;
 use crate::informer::{Change, Informer};
 use crate::queue::Queue;
@@ -319,7 +320,9 @@ impl<K: ReplicaKind> ReplicaController<K> {
             .into_iter()
             .filter(|p| p.metadata.namespace.as_deref() == Some(namespace) && is_pod_active(p))
             .collect();
-        let claimed = self.claim_pods(&object, &selector, pods).await?;
+        let claimed = claim(&self.client, object.as_ref(), &selector, pods, |_| true)
+            .await
+            .context("claiming pods")?;
         let mut manage_error = None;
         if needs_sync && !is_deleting(object.as_ref()) {
             manage_error = self.manage_replicas(key, &object, &claimed).await.err();
@@ -342,82 +345,6 @@ impl<K: ReplicaKind> ReplicaController<K> {
             )));
         }
         Ok(None)
-    }
-
-    /// The active pods this object controls: its own that still match, plus orphans that
-    /// match (adopted); its own that stopped matching are released.
-    async fn claim_pods(
-        &self,
-        object: &Arc<K>,
-        selector: &LabelSelector,
-        pods: Vec<Arc<Pod>>,
-    ) -> Result<Vec<Arc<Pod>>> {
-        let uid = object.meta().uid.clone().unwrap_or_default();
-        let namespace = object.meta().namespace.clone().unwrap_or_default();
-        let api: Api<Pod> = Api::namespaced(self.client.clone(), &namespace);
-        let mut claimed = Vec::new();
-        let mut can_adopt = None;
-        let mut first_error = None;
-        for pod in pods {
-            let matches = selector_matches(selector, &labels_of(pod.as_ref()));
-            let name = pod.metadata.name.clone().unwrap_or_default();
-            let owners = pod.metadata.owner_references.clone().unwrap_or_default();
-            match controller_of(pod.as_ref()) {
-                Some(owner) if owner.uid == uid => {
-                    if matches {
-                        claimed.push(pod);
-                    } else if !is_deleting(object.as_ref()) {
-                        let kept: Vec<_> = owners.into_iter().filter(|r| r.uid != uid).collect();
-                        let patch = json!({"metadata": {
-                            "resourceVersion": pod.metadata.resource_version,
-                            "ownerReferences": kept,
-                        }});
-                        if let Err(error) = patch_ignoring_missing(&api, &name, patch).await {
-                            first_error.get_or_insert(error);
-                        }
-                    }
-                }
-                Some(_) => {}
-                None => {
-                    if !matches || is_deleting(object.as_ref()) {
-                        continue;
-                    }
-                    if can_adopt.is_none() {
-                        can_adopt = Some(self.can_adopt(object).await?);
-                    }
-                    if can_adopt != Some(true) {
-                        continue;
-                    }
-                    let mut owners = owners;
-                    owners.push(controller_ref(object.as_ref()));
-                    let patch = json!({"metadata": {
-                        "resourceVersion": pod.metadata.resource_version,
-                        "ownerReferences": owners,
-                    }});
-                    match patch_ignoring_missing(&api, &name, patch).await {
-                        Ok(Some(adopted)) => claimed.push(Arc::new(adopted)),
-                        Ok(None) => {}
-                        Err(error) => {
-                            first_error.get_or_insert(error);
-                        }
-                    }
-                }
-            }
-        }
-        match first_error {
-            Some(error) => Err(error),
-            None => Ok(claimed),
-        }
-    }
-
-    /// Whether the object (read fresh) is still the one cached and not being deleted.
-    async fn can_adopt(&self, object: &K) -> Result<bool> {
-        let namespace = object.meta().namespace.as_deref().unwrap_or_default();
-        let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
-        let fresh = api
-            .get_opt(object.meta().name.as_deref().unwrap_or_default())
-            .await?;
-        Ok(fresh.is_some_and(|f| f.meta().uid == object.meta().uid && !is_deleting(&f)))
     }
 
     async fn manage_replicas(&self, key: &str, object: &K, pods: &[Arc<Pod>]) -> Result<()> {
@@ -523,21 +450,6 @@ impl<K: ReplicaKind> ReplicaController<K> {
         .await
         .context("updating status")?;
         Ok(())
-    }
-}
-
-async fn patch_ignoring_missing(
-    api: &Api<Pod>,
-    name: &str,
-    patch: serde_json::Value,
-) -> Result<Option<Pod>> {
-    match api
-        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
-        .await
-    {
-        Ok(pod) => Ok(Some(pod)),
-        Err(error) if is_not_found(&error) => Ok(None),
-        Err(error) => Err(error.into()),
     }
 }
 

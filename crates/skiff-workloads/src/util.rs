@@ -179,6 +179,12 @@ pub fn pod_template_hash(template: &PodTemplateSpec, collision_count: Option<i32
     if let Some(count) = collision_count {
         count.to_le_bytes().into_iter().for_each(&mut feed);
     }
+    safe_encode(hash)
+}
+
+/// A 32-bit hash as upstream encodes it in names and labels: its decimal digits mapped onto
+/// consonants and digits that never spell words.
+pub fn safe_encode(hash: u32) -> String {
     const SAFE: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     hash.to_string()
         .bytes()
