@@ -24,10 +24,9 @@ use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetStatu
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
+use kube::api::PostParams;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, ResourceExt};
-use serde_json::json;
 use skiff_workloads::informer::{Change, Informer};
 use skiff_workloads::queue::Queue;
 use skiff_workloads::util::{
@@ -159,9 +158,11 @@ impl DisruptionController {
             }
         };
         if pdb.status.as_ref() != Some(&status) {
-            let patch = json!({ "status": status });
+            // A replace, not a merge patch: entries dropped from `disruptedPods` must go.
+            let mut updated = (*pdb).clone();
+            updated.status = Some(status);
             Api::<PodDisruptionBudget>::namespaced(self.client.clone(), namespace)
-                .patch_status(name, &PatchParams::default(), &Patch::Merge(patch))
+                .replace_status(name, &PostParams::default(), &updated)
                 .await
                 .with_context(|| format!("updating the status of {pdb_key}"))?;
         }
