@@ -126,7 +126,7 @@ spec:
 /// node whose kubelet died: a stopped simulated node's pods are recreated elsewhere.
 #[test]
 fn a_stopped_node_goes_not_ready_and_its_pods_are_recreated_elsewhere() {
-    let (_dir, cache, server) =
+    let (dir, cache, server) =
         support::start_server_with(&["--simulate-nodes", "2", "--node-monitor-grace-period", "5s"]);
     let kc = &server.kubeconfig;
     let mut agent = AgentProcess::start(kc);
@@ -155,7 +155,7 @@ fn a_stopped_node_goes_not_ready_and_its_pods_are_recreated_elsewhere() {
         kubectl("1.33", kc, &cache, &["cordon", "sim-0", "sim-1"]),
         "cordon",
     );
-    let manifest = write(_dir.path(), "fragile.yaml", TOLERATING_DEPLOYMENT);
+    let manifest = write(dir.path(), "fragile.yaml", TOLERATING_DEPLOYMENT);
     ok(
         kubectl("1.33", kc, &cache, &["apply", "-f", &manifest]),
         "apply",

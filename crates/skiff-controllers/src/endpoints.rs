@@ -462,3 +462,94 @@ impl crate::Reconcile for EndpointsController {
         EndpointsController::sync(self, key).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn service(publish: bool) -> Service {
+        serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {
+                "selector": {"app": "web"},
+                "publishNotReadyAddresses": publish,
+                "ports": [
+                    {"name": "http", "port": 80, "targetPort": "web"},
+                    {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": "dns"},
+                ],
+            },
+        }))
+        .unwrap()
+    }
+
+    fn pod(name: &str, ip: &str, ready: bool, ports: serde_json::Value) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "default", "uid": name},
+            "spec": {"nodeName": "n1", "containers": [{"name": "c", "ports": ports}]},
+            "status": {"podIP": ip, "phase": "Running",
+                       "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn named_target_ports_resolve_per_pod_and_protocol() {
+        let svc = service(false);
+        let ports = json!([{"name": "web", "containerPort": 8080},
+                           {"name": "dns", "containerPort": 5353, "protocol": "UDP"}]);
+        let backend = Backend::of(&pod("a", "10.0.0.1", true, ports), &svc, None).unwrap();
+        let found: Vec<(&str, i32, &str)> = backend
+            .ports
+            .iter()
+            .map(|p| (p.name.as_str(), p.port, p.protocol.as_str()))
+            .collect();
+        assert_eq!(found, [("dns", 5353, "UDP"), ("http", 8080, "TCP")]);
+        // A TCP port named dns does not serve the UDP Service port.
+        let tcp_dns = json!([{"name": "dns", "containerPort": 53}]);
+        let backend = Backend::of(&pod("b", "10.0.0.2", true, tcp_dns), &svc, None).unwrap();
+        assert!(backend.ports.is_empty());
+        // No IP yet: no endpoint.
+        assert!(Backend::of(&pod("c", "", true, json!([])), &svc, None).is_none());
+    }
+
+    #[test]
+    fn subsets_split_ready_from_not_ready_and_group_by_ports() {
+        let svc = service(false);
+        let web = |port: i32| json!([{"name": "web", "containerPort": port}]);
+        let pods = [
+            pod("a", "10.0.0.2", true, web(8080)),
+            pod("b", "10.0.0.1", true, web(8080)),
+            pod("c", "10.0.0.3", false, web(8080)),
+            pod("d", "10.0.0.4", true, web(9090)),
+            pod("e", "10.0.0.5", true, json!([])),
+        ];
+        let backends: Vec<Backend> = pods
+            .iter()
+            .filter_map(|p| Backend::of(p, &svc, None))
+            .collect();
+        let subsets = subsets(&svc, &backends);
+        assert_eq!(subsets.len(), 2, "{subsets:?}");
+        let ips = |list: &Option<Vec<EndpointAddress>>| -> Vec<String> {
+            list.iter().flatten().map(|a| a.ip.clone()).collect()
+        };
+        assert_eq!(ips(&subsets[0].addresses), ["10.0.0.1", "10.0.0.2"]);
+        assert_eq!(ips(&subsets[0].not_ready_addresses), ["10.0.0.3"]);
+        assert_eq!(subsets[0].ports.as_ref().unwrap()[0].port, 8080);
+        assert_eq!(ips(&subsets[1].addresses), ["10.0.0.4"]);
+        // Published: the unready pod is an address.
+        let published = subsets_of(&service(true), &pods);
+        assert_eq!(
+            ips(&published[0].addresses),
+            ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+        );
+    }
+
+    fn subsets_of(svc: &Service, pods: &[Pod]) -> Vec<EndpointSubset> {
+        let backends: Vec<Backend> = pods
+            .iter()
+            .filter_map(|p| Backend::of(p, svc, None))
+            .collect();
+        subsets(svc, &backends)
+    }
+}
