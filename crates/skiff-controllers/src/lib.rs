@@ -10,17 +10,35 @@
 //! - [`gc`]: the garbage collector: a graph of owners and dependents (`ownerReferences`) built
 //!   from watches of every deletable resource, with background, foreground
 //!   (`foregroundDeletion`, `blockOwnerDeletion`) and orphan (`orphan`) propagation.
+//! - [`nodelifecycle`]: nodes whose kubelet went silent become `Unknown` and tainted
+//!   `unreachable`, their pods not Ready; with [`tainteviction`], pods that do not tolerate a
+//!   node's `NoExecute` taints (or stop tolerating them after `tolerationSeconds`) are deleted.
+//! - [`endpoints`] and [`endpointslice`]: the Endpoints and EndpointSlices of every Service
+//!   with a selector, from its pods' addresses, readiness and ports.
+//! - [`disruption`]: PodDisruptionBudget status (healthy pods, allowed disruptions).
 //!
-//! Start at [`run`], which runs all three until `shutdown`; each also runs alone.
+//! Start at [`run`], which runs them all until `shutdown`; each also runs alone. [`events`]
+//! is the small event recorder they share.
 
 pub mod discovery;
+pub mod disruption;
+pub mod endpoints;
+pub mod endpointslice;
+pub mod events;
 pub mod gc;
 pub mod namespace;
+pub mod nodelifecycle;
 pub mod serviceaccounts;
+pub mod tainteviction;
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use kube::Resource;
+use kube::runtime::reflector::Store;
+use skiff_workloads::queue::Queue;
 use tokio_util::sync::CancellationToken;
 
 /// What the controllers need to know about the cluster.
@@ -37,6 +55,17 @@ pub struct Config {
     pub gc_resync_interval: Duration,
     /// Concurrent garbage collector workers.
     pub gc_workers: usize,
+    /// How long a node may go without a Lease renewal or status heartbeat before it is
+    /// marked `Unknown` and tainted `unreachable` (kube-controller-manager's
+    /// `--node-monitor-grace-period`, 40 s).
+    pub node_monitor_grace_period: Duration,
+    /// The same for a node that never posted a Ready condition (`--node-startup-grace-period`).
+    pub node_startup_grace_period: Duration,
+    /// How often nodes are examined (`--node-monitor-period`).
+    pub node_monitor_period: Duration,
+    /// How often every PodDisruptionBudget is recomputed even without a change (a safety net
+    /// for scale changes of controllers the disruption controller does not watch).
+    pub disruption_resync_interval: Duration,
 }
 
 impl Config {
@@ -47,12 +76,25 @@ impl Config {
             discovery_interval: Duration::from_secs(30),
             gc_resync_interval: Duration::from_secs(300),
             gc_workers: 4,
+            node_monitor_grace_period: Duration::from_secs(40),
+            node_startup_grace_period: Duration::from_secs(60),
+            node_monitor_period: Duration::from_secs(5),
+            disruption_resync_interval: Duration::from_secs(30),
         }
+    }
+
+    /// Sets the node monitor grace period, and a monitor period that notices silence well
+    /// within it.
+    pub fn with_node_monitor_grace_period(mut self, grace: Duration) -> Config {
+        self.node_monitor_grace_period = grace;
+        self.node_monitor_period = nodelifecycle::monitor_period_for(grace);
+        self
     }
 }
 
-/// Runs the namespace controller, the service account controller and the garbage collector
-/// until `shutdown` is cancelled (or one of them fails, which stops the others).
+/// Runs the namespace, service account, node lifecycle (with taint eviction), endpoints (with
+/// endpoint slices) and disruption controllers and the garbage collector until `shutdown` is
+/// cancelled (or one of them fails, which stops the others).
 pub async fn run(
     client: kube::Client,
     config: Config,
@@ -69,6 +111,17 @@ pub async fn run(
             serviceaccounts::run(c, cfg, s).await,
         )
     });
+    let (c, cfg, s) = (client.clone(), config.clone(), stop.clone());
+    tasks.spawn(async move {
+        (
+            "node lifecycle controller",
+            nodelifecycle::run(c, cfg, s).await,
+        )
+    });
+    let (c, s) = (client.clone(), stop.clone());
+    tasks.spawn(async move { ("endpoints controller", endpoints::run(c, s).await) });
+    let (c, cfg, s) = (client.clone(), config.clone(), stop.clone());
+    tasks.spawn(async move { ("disruption controller", disruption::run(c, cfg, s).await) });
     let s = stop.clone();
     tasks.spawn(async move { ("garbage collector", gc::run(client, config, s).await) });
     let mut first_error = None;
@@ -84,4 +137,52 @@ pub async fn run(
         }
     }
     first_error.map_or(Ok(()), Err)
+}
+
+/// A controller driven by a work queue of keys.
+pub(crate) trait Reconcile: Send + Sync + 'static {
+    /// For logs.
+    const NAME: &'static str;
+    /// The controller's queue.
+    fn queue(&self) -> &Arc<Queue>;
+    /// Brings one key in line; `Ok(Some(after))` asks to look again after a while.
+    fn sync(&self, key: &str) -> impl Future<Output = anyhow::Result<Option<Duration>>> + Send;
+}
+
+/// Processes the controller's keys with `workers` concurrent workers until its queue shuts
+/// down; failures are retried with the queue's backoff.
+pub(crate) async fn work<C: Reconcile>(controller: Arc<C>, workers: usize) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..workers.max(1) {
+        let controller = Arc::clone(&controller);
+        tasks.spawn(async move {
+            while let Some(key) = controller.queue().next().await {
+                match controller.sync(&key).await {
+                    Ok(requeue) => {
+                        controller.queue().forget(&key);
+                        if let Some(after) = requeue {
+                            controller.queue().add_after(key.clone(), after);
+                        }
+                    }
+                    Err(error) => {
+                        tracing::debug!(%key, controller = C::NAME, "sync failed: {error:#}");
+                        controller.queue().add_rate_limited(key.clone());
+                    }
+                }
+                controller.queue().done(&key);
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+/// Waits until a store has its first full list (or shutdown).
+pub(crate) async fn wait_ready<K>(store: &Store<K>, shutdown: &CancellationToken)
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    tokio::select! {
+        () = shutdown.cancelled() => {}
+        _ = store.wait_until_ready() => {}
+    }
 }

@@ -89,7 +89,8 @@ fn defaulter(group: &str, version: &str, kind: &str) -> Option<Defaulter> {
 
 /// Applies what kube-apiserver does to a new object before storing it, beyond defaulting, and
 /// then [`apply`]: status is reset for kinds whose strategy clears it (Pods get
-/// [`prepare_pod_status`]; Namespaces `phase: Active`), a Namespace gets the `kubernetes`
+/// [`prepare_pod_status`] and the DefaultTolerationSeconds admission plugin's `not-ready` and
+/// `unreachable` tolerations; Namespaces `phase: Active`), a Namespace gets the `kubernetes`
 /// finalizer, and a Job without `manualSelector: true` gets its generated selector and pod
 /// template labels (`metadata.name` and `metadata.uid` must be set by then).
 ///
@@ -99,7 +100,10 @@ pub fn prepare_create(group: &str, version: &str, kind: &str, object: &mut Value
         return;
     };
     match (group, version, kind) {
-        ("", "v1", "Pod") => pod::prepare_status(obj),
+        ("", "v1", "Pod") => {
+            pod::prepare_status(obj);
+            pod::default_toleration_seconds(obj);
+        }
         ("", "v1", "Namespace") => {
             obj.insert("status".into(), json!({ "phase": "Active" }));
             if let Some(spec) = child_or_empty(obj, "spec") {

@@ -1,5 +1,6 @@
 //! Pod and PodSpec defaulting (`SetDefaults_PodSpec`, `SetDefaults_Pod`, containers, probes,
-//! volumes) and the Pod's create-time status (`phase`, `qosClass`).
+//! volumes), the Pod's create-time status (`phase`, `qosClass`) and the create-time
+//! tolerations of the DefaultTolerationSeconds admission plugin.
 
 use serde_json::{Map, Value, json};
 
@@ -265,6 +266,48 @@ pub(crate) fn prepare_status(pod: &mut Obj) {
     pod.insert("status".into(), Value::Object(status));
 }
 
+/// The taints the DefaultTolerationSeconds admission plugin tolerates for a while.
+const DEFAULT_TOLERATED_TAINTS: [&str; 2] = [
+    "node.kubernetes.io/not-ready",
+    "node.kubernetes.io/unreachable",
+];
+
+/// kube-apiserver's default `--default-not-ready-toleration-seconds` and
+/// `--default-unreachable-toleration-seconds`.
+const DEFAULT_TOLERATION_SECONDS: i64 = 300;
+
+/// The DefaultTolerationSeconds admission plugin, on create: a pod that does not already
+/// tolerate the `not-ready` or `unreachable` `NoExecute` taint (by key, or by an empty key
+/// with `Exists`; with the `NoExecute` effect or none) gets a toleration of it for 300 s, so
+/// its pods outlive a short node outage before taint eviction deletes them.
+pub(crate) fn default_toleration_seconds(pod: &mut Obj) {
+    let Some(spec) = child_or_empty(pod, "spec") else {
+        return;
+    };
+    let tolerations = spec.entry("tolerations").or_insert(Value::Null);
+    if tolerations.is_null() {
+        *tolerations = json!([]);
+    }
+    let Some(list) = tolerations.as_array_mut() else {
+        return;
+    };
+    for key in DEFAULT_TOLERATED_TAINTS {
+        let tolerated = list.iter().any(|t| {
+            let field = |name: &str| t.get(name).and_then(Value::as_str).unwrap_or_default();
+            (field("key") == key || field("key").is_empty())
+                && (field("effect") == "NoExecute" || field("effect").is_empty())
+        });
+        if !tolerated {
+            list.push(json!({
+                "key": key,
+                "operator": "Exists",
+                "effect": "NoExecute",
+                "tolerationSeconds": DEFAULT_TOLERATION_SECONDS,
+            }));
+        }
+    }
+}
+
 /// The QoS class of a pod (`qos.GetPodQOS`): only `cpu` and `memory` count; a container's
 /// requests default to its limits, as `SetDefaults_Pod` does before the class is computed.
 fn qos_class(spec: Option<&Obj>) -> &'static str {
@@ -330,5 +373,68 @@ fn add(list: &mut Vec<(String, Quantity)>, name: String, q: Quantity) {
     match list.iter_mut().find(|(n, _)| *n == name) {
         Some((_, sum)) => *sum = sum.saturating_add(q),
         None => list.push((name, q)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tolerations_after(spec: Value) -> Value {
+        let mut pod = json!({ "spec": spec });
+        default_toleration_seconds(pod.as_object_mut().unwrap());
+        pod["spec"]["tolerations"].clone()
+    }
+
+    #[test]
+    fn pods_get_both_default_tolerations() {
+        assert_eq!(
+            tolerations_after(json!({"containers": []})),
+            json!([
+                {"key": "node.kubernetes.io/not-ready", "operator": "Exists",
+                 "effect": "NoExecute", "tolerationSeconds": 300},
+                {"key": "node.kubernetes.io/unreachable", "operator": "Exists",
+                 "effect": "NoExecute", "tolerationSeconds": 300},
+            ])
+        );
+    }
+
+    #[test]
+    fn existing_tolerations_are_kept_and_not_duplicated() {
+        let own = json!({"key": "node.kubernetes.io/unreachable", "operator": "Exists",
+                         "effect": "NoExecute", "tolerationSeconds": 5});
+        let other = json!({"key": "dedicated", "operator": "Equal", "value": "x",
+                           "effect": "NoSchedule"});
+        let result = tolerations_after(json!({"tolerations": [own.clone(), other.clone()]}));
+        assert_eq!(
+            result,
+            json!([own, other, {"key": "node.kubernetes.io/not-ready", "operator": "Exists",
+                                "effect": "NoExecute", "tolerationSeconds": 300}])
+        );
+        // A toleration of every NoExecute taint, or of every taint, covers both.
+        for all in [
+            json!({"operator": "Exists", "effect": "NoExecute"}),
+            json!({"operator": "Exists"}),
+        ] {
+            assert_eq!(
+                tolerations_after(json!({"tolerations": [all.clone()]})),
+                json!([all])
+            );
+        }
+        // A NoSchedule toleration of the key does not count.
+        let no_schedule = json!({"key": "node.kubernetes.io/not-ready", "operator": "Exists",
+                                 "effect": "NoSchedule"});
+        let result = tolerations_after(json!({"tolerations": [no_schedule]}));
+        assert_eq!(result.as_array().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn malformed_specs_are_left_alone() {
+        let mut pod = json!({"spec": {"tolerations": "nonsense"}});
+        default_toleration_seconds(pod.as_object_mut().unwrap());
+        assert_eq!(pod["spec"]["tolerations"], "nonsense");
+        let mut no_spec = json!({"spec": 3});
+        default_toleration_seconds(no_spec.as_object_mut().unwrap());
+        assert_eq!(no_spec["spec"], 3);
     }
 }

@@ -29,6 +29,10 @@ pub struct Args {
     /// Seconds pods with restartPolicy Never/OnFailure run before they succeed.
     #[arg(long, default_value_t = 5.0)]
     run_time: f64,
+    /// The nodes' Lease duration; like the kubelet, they renew it every quarter of it (lower
+    /// it below the server's --node-monitor-grace-period when that is shortened).
+    #[arg(long, default_value_t = 40)]
+    node_lease_duration_seconds: u32,
 }
 
 pub async fn run(args: Args) -> Result<()> {
@@ -39,8 +43,14 @@ pub async fn run(args: Args) -> Result<()> {
         Duration::try_from_secs_f64(value)
             .with_context(|| format!("--{flag} must be a number of seconds >= 0"))
     };
+    if args.node_lease_duration_seconds == 0 {
+        bail!("--node-lease-duration-seconds must be at least 1");
+    }
+    let lease_seconds = i32::try_from(args.node_lease_duration_seconds).unwrap_or(i32::MAX);
     let config = SimulationConfig {
         nodes,
+        lease_duration_seconds: lease_seconds,
+        lease_interval: Duration::from_secs(u64::from(args.node_lease_duration_seconds)) / 4,
         name_prefix: args.name_prefix,
         first_index: args.first_index,
         start_delay: seconds(args.start_delay, "start-delay")?,

@@ -43,6 +43,41 @@ pub struct Args {
     /// Also run N simulated nodes in this process (`skiff agent --simulate N` in one command).
     #[arg(long, value_name = "N", default_value_t = 0)]
     simulate_nodes: usize,
+    /// How long a node may stop renewing its Lease and posting status before it is marked
+    /// NotReady (Unknown) and tainted unreachable (e.g. `40s`, `1m`, `500ms`).
+    #[arg(long, value_name = "DURATION", default_value = "40s", value_parser = parse_duration)]
+    node_monitor_grace_period: Duration,
+}
+
+/// A duration as Kubernetes flags write them: numbers with units `h`, `m`, `s` or `ms`,
+/// concatenated (`1m30s`).
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let invalid = || format!("invalid duration {text:?} (use e.g. 40s, 1m30s, 500ms)");
+    let mut total = Duration::ZERO;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(invalid());
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .ok_or_else(invalid)?;
+        let number: f64 = rest[..digits].parse().map_err(|_| invalid())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let seconds = match &rest[..unit_len] {
+            "h" => number * 3600.0,
+            "m" => number * 60.0,
+            "s" => number,
+            "ms" => number / 1000.0,
+            _ => return Err(invalid()),
+        };
+        rest = &rest[unit_len..];
+        total += Duration::try_from_secs_f64(seconds).map_err(|_| invalid())?;
+    }
+    Ok(total)
 }
 
 /// The first address of k3s's default service range (10.43.0.0/16): the `kubernetes` Service.
@@ -112,6 +147,7 @@ pub async fn run(args: Args) -> Result<()> {
         controllers: !args.disable_controllers,
         scheduler: !args.disable_scheduler,
         simulated_nodes: args.simulate_nodes,
+        node_monitor_grace_period: args.node_monitor_grace_period,
     }
     .start(shutdown.clone())?;
     let mut served = None;
@@ -145,6 +181,7 @@ struct Components {
     controllers: bool,
     scheduler: bool,
     simulated_nodes: usize,
+    node_monitor_grace_period: Duration,
 }
 
 impl Components {
@@ -173,7 +210,8 @@ impl Components {
                     }
                 });
                 let (core, stop) = (client.clone(), shutdown.clone());
-                let config = skiff_controllers::Config::new(self.root_ca_pem);
+                let config = skiff_controllers::Config::new(self.root_ca_pem)
+                    .with_node_monitor_grace_period(self.node_monitor_grace_period);
                 tasks.spawn(async move {
                     if let Err(err) = skiff_controllers::run(core, config, stop).await {
                         tracing::error!(error = %format!("{err:#}"), "core controllers stopped");
@@ -191,9 +229,19 @@ impl Components {
             }
             if self.simulated_nodes > 0 {
                 let (nodes, stop) = (client.clone(), shutdown.clone());
+                let defaults = skiff_agent::SimulationConfig::default();
+                // Kubelets renew their Lease every quarter of its duration; a grace period
+                // shorter than the default lease would see healthy nodes die between beats.
+                let lease_seconds = i32::try_from(self.node_monitor_grace_period.as_secs())
+                    .unwrap_or(i32::MAX)
+                    .clamp(1, defaults.lease_duration_seconds);
                 let config = skiff_agent::SimulationConfig {
                     nodes: self.simulated_nodes,
-                    ..skiff_agent::SimulationConfig::default()
+                    lease_duration_seconds: lease_seconds,
+                    lease_interval: defaults
+                        .lease_interval
+                        .min(self.node_monitor_grace_period / 4),
+                    ..defaults
                 };
                 tasks.spawn(async move {
                     if let Err(err) = skiff_agent::simulate(nodes, config, stop).await {
@@ -272,4 +320,20 @@ fn serving_names(listen: &SocketAddr, extra: &[String]) -> (Vec<String>, Vec<IpA
         }
     }
     (dns, ips)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_like_kubernetes_flags() {
+        assert_eq!(parse_duration("40s"), Ok(Duration::from_secs(40)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(5400)));
+        for bad in ["", "5", "s", "5x", "-5s", "5s3"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
 }
