@@ -17,14 +17,13 @@
 //!   with a selector, from its pods' addresses, readiness and ports.
 //! - [`disruption`]: PodDisruptionBudget status (healthy pods, allowed disruptions).
 //!
-//! Start at [`run`], which runs them all until `shutdown`; each also runs alone. [`events`]
-//! is the small event recorder they share.
+//! Start at [`run`], which runs them all until `shutdown`; each also runs alone. Events go
+//! through skiff-workloads' recorder, like its informers and queue.
 
 pub mod discovery;
 pub mod disruption;
 pub mod endpoints;
 pub mod endpointslice;
-pub mod events;
 pub mod gc;
 pub mod namespace;
 pub mod nodelifecycle;

@@ -35,7 +35,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::Config;
-use crate::events::{self, Recorder};
+use skiff_workloads::events::{self, Recorder};
 use crate::tainteviction::TaintEviction;
 
 /// The taint of a node whose Ready condition is `Unknown`.

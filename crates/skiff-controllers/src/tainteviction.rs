@@ -26,7 +26,7 @@ use skiff_workloads::util::{key_of, now, split_key};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::events::{self, Recorder};
+use skiff_workloads::events::{self, Recorder};
 
 /// The taint eviction controller.
 pub struct TaintEviction {

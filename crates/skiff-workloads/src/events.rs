@@ -1,7 +1,8 @@
 //! A small event recorder: core/v1 Events about the objects a controller manages, named as
 //! client-go names them (`<object>.<hex nanoseconds>`), which `kubectl describe` and
-//! `kubectl get events` show. Recording is best effort: a failed write is logged, never an
-//! error for the caller. It does not aggregate repeated events into counts.
+//! `kubectl get events` show, in the object's namespace (`default` for cluster-scoped objects
+//! such as Nodes, as upstream does). Recording is best effort: a failed write is logged, never
+//! an error for the caller. It does not aggregate repeated events into counts.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -41,8 +42,8 @@ impl Recorder {
         K: Resource<DynamicType = ()>,
     {
         let event = self.event(object, type_, reason, message);
-        let namespace = object.meta().namespace.as_deref().unwrap_or("default");
-        let api: Api<Event> = Api::namespaced(self.client.clone(), namespace);
+        let namespace = event.metadata.namespace.clone().unwrap_or_default();
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
         if let Err(error) = api.create(&PostParams::default(), &event).await {
             tracing::info!(%error, %reason, "recording an event");
         }
@@ -59,7 +60,7 @@ impl Recorder {
         Event {
             metadata: ObjectMeta {
                 name: Some(format!("{name}.{unique:x}")),
-                namespace: meta.namespace.clone(),
+                namespace: Some(meta.namespace.clone().unwrap_or_else(|| "default".to_owned())),
                 ..ObjectMeta::default()
             },
             involved_object: ObjectReference {
