@@ -15,6 +15,8 @@ use crate::registry::Resource;
 const SERVICE_NETWORK: (Ipv4Addr, u8) = (Ipv4Addr::new(10, 43, 0, 0), 16);
 /// kube-apiserver's default `--service-node-port-range`.
 const NODE_PORTS: std::ops::RangeInclusive<u16> = 30000..=32767;
+/// Where allocations live: plain owner names, not API objects (the watch cache skips them).
+pub(crate) const RANGES_PREFIX: &str = "/registry/ranges/";
 const IP_PREFIX: &str = "/registry/ranges/serviceips/";
 const PORT_PREFIX: &str = "/registry/ranges/servicenodeports/";
 /// Random probes before giving up on a nearly full range.

@@ -516,8 +516,12 @@ fn to_cache_event(event: &skiff_store::Event) -> Option<CacheEvent> {
     }
 }
 
-/// A stored value with its `resourceVersion` filled in; `None` (logged) if it is not JSON.
+/// A stored value with its `resourceVersion` filled in; `None` for the allocator's keys, which
+/// hold no objects, and (logged) for anything else that is not JSON.
 fn decode(kv: &KeyValue, revision: i64) -> Option<Value> {
+    if kv.key.starts_with(crate::allocator::RANGES_PREFIX) {
+        return None;
+    }
     match serde_json::from_slice::<Value>(&kv.value) {
         Ok(mut object) => {
             if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {

@@ -35,8 +35,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::Config;
-use skiff_workloads::events::{self, Recorder};
 use crate::tainteviction::TaintEviction;
+use skiff_workloads::events::{self, Recorder};
 
 /// The taint of a node whose Ready condition is `Unknown`.
 pub const TAINT_UNREACHABLE: &str = "node.kubernetes.io/unreachable";

@@ -60,7 +60,11 @@ impl Recorder {
         Event {
             metadata: ObjectMeta {
                 name: Some(format!("{name}.{unique:x}")),
-                namespace: Some(meta.namespace.clone().unwrap_or_else(|| "default".to_owned())),
+                namespace: Some(
+                    meta.namespace
+                        .clone()
+                        .unwrap_or_else(|| "default".to_owned()),
+                ),
                 ..ObjectMeta::default()
             },
             involved_object: ObjectReference {
