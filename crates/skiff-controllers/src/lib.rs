@@ -35,8 +35,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use kube::Resource;
-use kube::runtime::reflector::Store;
 use skiff_workloads::queue::Queue;
 use tokio_util::sync::CancellationToken;
 
@@ -151,37 +149,13 @@ pub(crate) trait Reconcile: Send + Sync + 'static {
 /// Processes the controller's keys with `workers` concurrent workers until its queue shuts
 /// down; failures are retried with the queue's backoff.
 pub(crate) async fn work<C: Reconcile>(controller: Arc<C>, workers: usize) {
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..workers.max(1) {
-        let controller = Arc::clone(&controller);
-        tasks.spawn(async move {
-            while let Some(key) = controller.queue().next().await {
-                match controller.sync(&key).await {
-                    Ok(requeue) => {
-                        controller.queue().forget(&key);
-                        if let Some(after) = requeue {
-                            controller.queue().add_after(key.clone(), after);
-                        }
-                    }
-                    Err(error) => {
-                        tracing::debug!(%key, controller = C::NAME, "sync failed: {error:#}");
-                        controller.queue().add_rate_limited(key.clone());
-                    }
-                }
-                controller.queue().done(&key);
-            }
-        });
-    }
-    while tasks.join_next().await.is_some() {}
+    let queue = Arc::clone(controller.queue());
+    queue
+        .run_workers(workers, C::NAME, move |key| {
+            let controller = Arc::clone(&controller);
+            async move { controller.sync(&key).await }
+        })
+        .await;
 }
 
-/// Waits until a store has its first full list (or shutdown).
-pub(crate) async fn wait_ready<K>(store: &Store<K>, shutdown: &CancellationToken)
-where
-    K: Resource<DynamicType = ()> + Clone + 'static,
-{
-    tokio::select! {
-        () = shutdown.cancelled() => {}
-        _ = store.wait_until_ready() => {}
-    }
-}
+pub(crate) use skiff_workloads::wait_ready;

@@ -210,28 +210,13 @@ impl CronJobController {
 
     /// Processes keys with `workers` concurrent workers until the queue shuts down.
     pub(crate) async fn run(self: Arc<Self>, workers: usize) {
-        let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..workers.max(1) {
-            let controller = Arc::clone(&self);
-            tasks.spawn(async move {
-                while let Some(key) = controller.queue.next().await {
-                    match controller.sync(&key).await {
-                        Ok(requeue) => {
-                            controller.queue.forget(&key);
-                            if let Some(after) = requeue {
-                                controller.queue.add_after(key.clone(), after);
-                            }
-                        }
-                        Err(error) => {
-                            tracing::debug!(%key, "cronjob sync failed: {error:#}");
-                            controller.queue.add_rate_limited(key.clone());
-                        }
-                    }
-                    controller.queue.done(&key);
-                }
-            });
-        }
-        while tasks.join_next().await.is_some() {}
+        let queue = Arc::clone(&self.queue);
+        queue
+            .run_workers(workers, "cronjob", move |key| {
+                let controller = Arc::clone(&self);
+                async move { controller.sync(&key).await }
+            })
+            .await;
     }
 
     async fn sync(&self, key: &str) -> Result<Option<Duration>> {

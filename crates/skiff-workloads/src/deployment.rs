@@ -28,6 +28,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::claim::claim;
+use crate::events::{self, Recorder};
 use crate::informer::{Change, Informer};
 use crate::queue::Queue;
 use crate::replicaset::is_not_found;
@@ -41,6 +42,7 @@ use crate::util::{
 /// The Deployment controller.
 pub struct DeploymentController {
     client: Client,
+    recorder: Recorder,
     deployments: Store<Deployment>,
     replicasets: Store<ReplicaSet>,
     pods: Store<Pod>,
@@ -57,6 +59,7 @@ impl DeploymentController {
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         let controller = Arc::new(DeploymentController {
+            recorder: Recorder::new(client.clone(), "deployment-controller"),
             client,
             deployments: deployments.store(),
             replicasets: replicasets.store(),
@@ -138,28 +141,13 @@ impl DeploymentController {
 
     /// Processes keys with `workers` concurrent workers until the queue shuts down.
     pub(crate) async fn run(self: Arc<Self>, workers: usize) {
-        let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..workers.max(1) {
-            let controller = Arc::clone(&self);
-            tasks.spawn(async move {
-                while let Some(key) = controller.queue.next().await {
-                    match controller.sync(&key).await {
-                        Ok(requeue) => {
-                            controller.queue.forget(&key);
-                            if let Some(after) = requeue {
-                                controller.queue.add_after(key.clone(), after);
-                            }
-                        }
-                        Err(error) => {
-                            tracing::debug!(%key, "deployment sync failed: {error:#}");
-                            controller.queue.add_rate_limited(key.clone());
-                        }
-                    }
-                    controller.queue.done(&key);
-                }
-            });
-        }
-        while tasks.join_next().await.is_some() {}
+        let queue = Arc::clone(&self.queue);
+        queue
+            .run_workers(workers, "deployment", move |key| {
+                let controller = Arc::clone(&self);
+                async move { controller.sync(&key).await }
+            })
+            .await;
     }
 
     async fn sync(&self, key: &str) -> Result<Option<Duration>> {
@@ -175,6 +163,7 @@ impl DeploymentController {
             replicasets: Api::namespaced(self.client.clone(), namespace),
             d: (*d).clone(),
             requeue: None,
+            recorder: self.recorder.clone(),
         };
         let selector = d
             .spec
@@ -232,6 +221,7 @@ struct Sync {
     replicasets: Api<ReplicaSet>,
     d: Deployment,
     requeue: Option<Duration>,
+    recorder: Recorder,
 }
 
 fn rs_name(rs: &ReplicaSet) -> &str {
@@ -546,13 +536,15 @@ impl Sync {
             .await?
             .ok_or_else(|| anyhow!("replica set {} disappeared", rs_name(rs)))?;
         if size_changes {
-            tracing::info!(
-                deployment = self.d.metadata.name.as_deref().unwrap_or_default(),
-                replicaset = rs_name(rs),
-                from = rollout::rs_replicas(rs),
-                to = replicas,
-                "scaled replica set"
+            let from = rollout::rs_replicas(rs);
+            let direction = if replicas > from { "up" } else { "down" };
+            let message = format!(
+                "Scaled {direction} replica set {} from {from} to {replicas}",
+                rs_name(rs)
             );
+            self.recorder
+                .record(&self.d, events::NORMAL, "ScalingReplicaSet", &message)
+                .await;
         }
         Ok((size_changes, updated))
     }

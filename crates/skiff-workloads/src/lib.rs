@@ -141,7 +141,7 @@ pub async fn run_with_clock(
 }
 
 /// Waits until a store has its first full list (or shutdown).
-pub(crate) async fn wait_ready<K>(store: &Store<K>, shutdown: &CancellationToken)
+pub async fn wait_ready<K>(store: &Store<K>, shutdown: &CancellationToken)
 where
     K: Resource<DynamicType = ()> + Clone + 'static,
 {

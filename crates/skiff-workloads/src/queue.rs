@@ -122,15 +122,21 @@ impl Queue {
     /// Runs `workers` concurrent workers that hand each key to `sync` until the queue shuts
     /// down: a success forgets the key's failures and queues it again after the delay `sync`
     /// asks for, if any; a failure queues it again with backoff.
-    pub async fn run_workers<F, Fut>(self: &Arc<Self>, workers: usize, kind: &'static str, sync: F)
-    where
+    pub async fn run_workers<F, Fut>(
+        self: &Arc<Self>,
+        workers: usize,
+        kind: impl Into<std::borrow::Cow<'static, str>>,
+        sync: F,
+    ) where
         F: Fn(String) -> Fut + Clone + Send + 'static,
         Fut: Future<Output = anyhow::Result<Option<Duration>>> + Send + 'static,
     {
+        let kind = kind.into();
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..workers.max(1) {
             let queue = Arc::clone(self);
             let sync = sync.clone();
+            let kind = kind.clone();
             tasks.spawn(async move {
                 while let Some(key) = queue.next().await {
                     match sync(key.clone()).await {
@@ -141,7 +147,7 @@ impl Queue {
                             }
                         }
                         Err(error) => {
-                            tracing::debug!(kind, %key, "sync failed: {error:#}");
+                            tracing::debug!(%kind, %key, "sync failed: {error:#}");
                             queue.add_rate_limited(key.clone());
                         }
                     }

@@ -31,6 +31,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::claim::claim;
+use crate::events::{self, Recorder};
 use crate::expectations::Expectations;
 use crate::informer::{Change, Informer};
 use crate::queue::Queue;
@@ -197,6 +198,7 @@ impl ReplicaKind for ReplicationController {
 /// The controller for one [`ReplicaKind`].
 pub struct ReplicaController<K: ReplicaKind> {
     client: Client,
+    recorder: Recorder,
     objects: Store<K>,
     pods: Store<Pod>,
     queue: Arc<Queue>,
@@ -217,7 +219,13 @@ impl<K: ReplicaKind> ReplicaController<K> {
         pods: &mut Informer<Pod>,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
+        let component = if K::kind(&()) == "ReplicaSet" {
+            "replicaset-controller"
+        } else {
+            "replication-controller"
+        };
         let controller = Arc::new(ReplicaController {
+            recorder: Recorder::new(client.clone(), component),
             client,
             objects: objects.store(),
             pods: pods.store(),
@@ -279,28 +287,13 @@ impl<K: ReplicaKind> ReplicaController<K> {
 
     /// Processes keys with `workers` concurrent workers until the queue shuts down.
     pub(crate) async fn run(self: Arc<Self>, workers: usize) {
-        let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..workers.max(1) {
-            let controller = Arc::clone(&self);
-            tasks.spawn(async move {
-                while let Some(key) = controller.queue.next().await {
-                    match controller.sync(&key).await {
-                        Ok(requeue) => {
-                            controller.queue.forget(&key);
-                            if let Some(after) = requeue {
-                                controller.queue.add_after(key.clone(), after);
-                            }
-                        }
-                        Err(error) => {
-                            tracing::debug!(kind = %K::kind(&()), %key, "sync failed: {error:#}");
-                            controller.queue.add_rate_limited(key.clone());
-                        }
-                    }
-                    controller.queue.done(&key);
-                }
-            });
-        }
-        while tasks.join_next().await.is_some() {}
+        let queue = Arc::clone(&self.queue);
+        queue
+            .run_workers(workers, K::kind(&()), move |key| {
+                let controller = Arc::clone(&self);
+                async move { controller.sync(&key).await }
+            })
+            .await;
     }
 
     async fn sync(&self, key: &str) -> Result<Option<Duration>> {
@@ -365,11 +358,22 @@ impl<K: ReplicaKind> ReplicaController<K> {
                 let mut failure = None;
                 for result in results {
                     match result {
-                        Ok(created) => self.expectations.expect_add(key, key_of(&created)),
+                        Ok(created) => {
+                            self.expectations.expect_add(key, key_of(&created));
+                            let name = created.metadata.name.as_deref().unwrap_or_default();
+                            let message = format!("Created pod: {name}");
+                            self.recorder
+                                .record(object, events::NORMAL, "SuccessfulCreate", &message)
+                                .await;
+                        }
                         Err(error) => failure = Some(error),
                     }
                 }
                 if let Some(error) = failure {
+                    let message = format!("Error creating: {error}");
+                    self.recorder
+                        .record(object, events::WARNING, "FailedCreate", &message)
+                        .await;
                     return Err(error).context("creating pods");
                 }
                 remaining -= size;
@@ -390,10 +394,19 @@ impl<K: ReplicaKind> ReplicaController<K> {
             .await;
             let mut failure = None;
             for (result, pod) in results {
-                if let Err(error) = result {
-                    self.expectations.observe(&key_of(pod.as_ref()), true);
-                    if !is_not_found(&error) {
-                        failure = Some(error);
+                match result {
+                    Ok(_) => {
+                        let name = pod.metadata.name.as_deref().unwrap_or_default();
+                        let message = format!("Deleted pod: {name}");
+                        self.recorder
+                            .record(object, events::NORMAL, "SuccessfulDelete", &message)
+                            .await;
+                    }
+                    Err(error) => {
+                        self.expectations.observe(&key_of(pod.as_ref()), true);
+                        if !is_not_found(&error) {
+                            failure = Some(error);
+                        }
                     }
                 }
             }
