@@ -27,10 +27,6 @@ impl Quantity {
         Quantity(self.0.saturating_add(other.0))
     }
 
-    pub(crate) fn saturating_sub(self, other: Quantity) -> Quantity {
-        Quantity(self.0.saturating_sub(other.0))
-    }
-
     /// A whole number of units.
     pub(crate) fn from_units(units: i64) -> Quantity {
         Quantity(i128::from(units).saturating_mul(NANO))
