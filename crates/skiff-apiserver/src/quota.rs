@@ -17,11 +17,14 @@ use crate::selector::Selectors;
 /// How often a charge is retried when other writers keep updating the quota in between.
 const CHARGE_ATTEMPTS: usize = 16;
 
+/// `admission.NewForbidden`'s message names the group-resource (`pods`, `deployments.apps`).
 fn forbidden(resource: &Resource, name: &str, why: &str) -> ApiError {
-    ApiError::forbidden(format!(
-        "{} \"{name}\" is forbidden: {why}",
-        resource.plural
-    ))
+    let group_resource = if resource.group.is_empty() {
+        resource.plural.to_owned()
+    } else {
+        format!("{}.{}", resource.plural, resource.group)
+    };
+    ApiError::forbidden(format!("{group_resource} \"{name}\" is forbidden: {why}"))
 }
 
 /// Applies the namespace's LimitRanges (a consistent read of the watch cache, so that one
