@@ -86,7 +86,10 @@ fn resource_quota_captures_the_life_of_pods_and_config_maps() {
     let delete = ["delete", "pod", "p1", "--wait=true", "--timeout=60s"];
     ok(kubectl("1.33", kc, &cache, &delete), "delete a pod");
     wait_used(kc, &cache, "pods", "1");
-    ok(kubectl("1.33", kc, &cache, &third), "the third pod, once a slot is free");
+    ok(
+        kubectl("1.33", kc, &cache, &third),
+        "the third pod, once a slot is free",
+    );
     wait_used(kc, &cache, "pods", "2");
 
     for name in ["a", "b"] {
@@ -105,7 +108,10 @@ fn resource_quota_captures_the_life_of_pods_and_config_maps() {
         "delete a configmap",
     );
     wait_used(kc, &cache, "configmaps", "2");
-    ok(kubectl("1.33", kc, &cache, &fourth), "the configmap, once a slot is free");
+    ok(
+        kubectl("1.33", kc, &cache, &fourth),
+        "the configmap, once a slot is free",
+    );
     server.stop();
 }
 
@@ -148,7 +154,10 @@ fn limit_range_defaults_are_applied_and_its_max_enforced() {
         "apply the limit range",
     );
     let run = ["run", "plain", "--image=nginx", "--restart=Never"];
-    ok(kubectl("1.33", kc, &cache, &run), "run a pod without resources");
+    ok(
+        kubectl("1.33", kc, &cache, &run),
+        "run a pod without resources",
+    );
     let resources = ok(
         kubectl(
             "1.33",
@@ -184,7 +193,12 @@ fn limit_range_defaults_are_applied_and_its_max_enforced() {
             "1.33",
             kc,
             &cache,
-            &["wait", "pod/plain", "--for=condition=Ready", "--timeout=90s"],
+            &[
+                "wait",
+                "pod/plain",
+                "--for=condition=Ready",
+                "--timeout=90s",
+            ],
         ),
         "the defaulted pod runs",
     );

@@ -147,7 +147,7 @@ pub(crate) async fn create(
         }
     }
     if let Some(ns) = namespace {
-        crate::quota::charge(store, resource, ns, &name, &object, dry_run).await?;
+        crate::quota::charge(store, cache, resource, ns, &name, &object, dry_run).await?;
     }
     let key = key(resource, namespace, &name);
     if dry_run {

@@ -7,7 +7,7 @@
 //! releases what deleted objects (and creates that failed after their charge) held.
 
 use serde_json::Value;
-use skiff_store::{Error as StoreError, KeyRange, ReadAt, Store};
+use skiff_store::{Error as StoreError, ReadAt, Store};
 
 use crate::ApiError;
 use crate::cache::WatchCache;
@@ -52,9 +52,12 @@ pub(crate) async fn limit(
 }
 
 /// Charges a new object to every ResourceQuota of its namespace that applies to it, or
-/// refuses it (403) when one would be exceeded. A `dry_run` checks without charging.
+/// refuses it (403) when one would be exceeded. A `dry_run` checks without charging. The
+/// quotas are found in the watch cache (a namespace without any costs no store read); each
+/// one that applies is then read from the store and charged with compare-and-swap.
 pub(crate) async fn charge(
     store: &Store,
+    cache: &WatchCache,
     resource: &Resource,
     namespace: &str,
     name: &str,
@@ -62,21 +65,27 @@ pub(crate) async fn charge(
     dry_run: bool,
 ) -> Result<(), ApiError> {
     let prefix = format!("/registry/core/resourcequotas/{namespace}/");
-    let range = KeyRange::prefix(&prefix).map_err(|e| ApiError::internal(e.to_string()))?;
-    let page = store
-        .range(&range, ReadAt::Latest, 0)
-        .await
-        .map_err(storage_error)?;
+    let (_, cached) = cache.list(&prefix, &Selectors::default());
     let mut applying = Vec::new();
-    // Every quota is checked before any is charged, so a refusal by one charges none.
-    for kv in page.kvs {
-        let quota = decode(&kv.value)?;
-        if !skiff_defaults::quota::applies(&quota, resource.group, resource.plural, object) {
-            continue;
+    for quota in cached {
+        if skiff_defaults::quota::applies(&quota, resource.group, resource.plural, object)
+            && let Some(quota_name) = quota["metadata"]["name"].as_str()
+        {
+            applying.push(format!("{prefix}{quota_name}"));
         }
-        skiff_defaults::quota::charge(&quota, resource.group, resource.plural, object)
-            .map_err(|why| forbidden(resource, name, &why))?;
-        applying.push(kv.key);
+    }
+    // Every quota is checked (as stored now: the cache may lag the controller's count) before
+    // any is charged, so a refusal by one charges none.
+    for key in &applying {
+        let (_, current) = store
+            .get(key, ReadAt::Latest)
+            .await
+            .map_err(storage_error)?;
+        if let Some(current) = current {
+            let quota = decode(&current.value)?;
+            skiff_defaults::quota::charge(&quota, resource.group, resource.plural, object)
+                .map_err(|why| forbidden(resource, name, &why))?;
+        }
     }
     if dry_run {
         return Ok(());
@@ -122,7 +131,7 @@ async fn charge_one(
     Err(ApiError::from_status_code(
         axum::http::StatusCode::CONFLICT,
         format!(
-        "Operation cannot be fulfilled on resourcequotas: the quota for {} \"{name}\" kept changing; please try again",
+            "Operation cannot be fulfilled on resourcequotas: the quota for {} \"{name}\" kept changing; please try again",
             resource.plural
         ),
     ))

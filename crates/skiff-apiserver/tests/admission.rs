@@ -41,7 +41,10 @@ async fn send(app: &axum::Router, method: &str, path: &str, body: Value) -> (Sta
     let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let bytes = to_bytes(response.into_body(), 1 << 20).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 const NS: &str = "/api/v1/namespaces/default";
@@ -124,7 +127,13 @@ async fn quotas_are_charged_on_create_and_refuse_what_exceeds_them() {
     let mut counted = created.clone();
     counted["status"] = json!({"hard": {"pods": "2", "requests.cpu": "1"},
                                "used": {"pods": "0", "requests.cpu": "0"}});
-    let (code, body) = send(&app, "PUT", &format!("{NS}/resourcequotas/q/status"), counted).await;
+    let (code, body) = send(
+        &app,
+        "PUT",
+        &format!("{NS}/resourcequotas/q/status"),
+        counted,
+    )
+    .await;
     assert_eq!(code, StatusCode::OK, "{body}");
 
     let (code, refused) = send(&app, "POST", &format!("{NS}/pods"), pod("a", json!({}))).await;
@@ -148,7 +157,10 @@ async fn quotas_are_charged_on_create_and_refuse_what_exceeds_them() {
         assert_eq!(code, StatusCode::CREATED, "{body}");
     }
     let (_, quota) = send(&app, "GET", &format!("{NS}/resourcequotas/q"), Value::Null).await;
-    assert_eq!(quota["status"]["used"], json!({"pods": "2", "requests.cpu": "800m"}));
+    assert_eq!(
+        quota["status"]["used"],
+        json!({"pods": "2", "requests.cpu": "800m"})
+    );
 
     let (code, refused) = send(&app, "POST", &format!("{NS}/pods"), pod("c", cpu("100m"))).await;
     assert_eq!(code, StatusCode::FORBIDDEN, "{refused}");
@@ -171,7 +183,13 @@ async fn concurrent_creates_cannot_both_take_the_last_unit() {
     });
     let (_, mut created) = send(&app, "POST", &format!("{NS}/resourcequotas"), quota).await;
     created["status"] = json!({"hard": {"configmaps": "5"}, "used": {"configmaps": "0"}});
-    let (code, body) = send(&app, "PUT", &format!("{NS}/resourcequotas/q/status"), created).await;
+    let (code, body) = send(
+        &app,
+        "PUT",
+        &format!("{NS}/resourcequotas/q/status"),
+        created,
+    )
+    .await;
     assert_eq!(code, StatusCode::OK, "{body}");
     let creates = (0..12).map(|i| {
         let app = app.clone();

@@ -90,7 +90,9 @@ async fn quota_usage_is_counted_charged_and_released() {
 
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     for name in ["a", "b"] {
-        pods.create(&PostParams::default(), &pod(name)).await.unwrap();
+        pods.create(&PostParams::default(), &pod(name))
+            .await
+            .unwrap();
     }
     used_becomes(
         &quotas,
@@ -120,7 +122,9 @@ async fn quota_usage_is_counted_charged_and_released() {
         json!({"configmaps": "0", "count/deployments.apps": "0", "pods": "0"}),
     )
     .await;
-    pods.create(&PostParams::default(), &pod("c")).await.unwrap();
+    pods.create(&PostParams::default(), &pod("c"))
+        .await
+        .unwrap();
 
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     let config_map = serde_json::from_value(json!({"metadata": {"name": "settings"}})).unwrap();

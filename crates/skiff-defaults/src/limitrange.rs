@@ -82,7 +82,10 @@ fn field_list(item: &Map<String, Value>, field: &str) -> ResourceList {
 /// The merged `default` and `defaultRequest` of every `Container` item.
 fn container_defaults(items: &[&Map<String, Value>]) -> (Map<String, Value>, Map<String, Value>) {
     let (mut limits, mut requests) = (Map::new(), Map::new());
-    for item in items.iter().filter(|i| i.get("type").and_then(Value::as_str) == Some("Container")) {
+    for item in items
+        .iter()
+        .filter(|i| i.get("type").and_then(Value::as_str) == Some("Container"))
+    {
         for (target, field) in [(&mut limits, "default"), (&mut requests, "defaultRequest")] {
             if let Some(values) = item.get(field).and_then(Value::as_object) {
                 for (k, v) in values {
@@ -100,7 +103,10 @@ fn default_pod(pod: &mut Value, items: &[&Map<String, Value>]) {
         return;
     }
     let mut notes = Vec::new();
-    for (list, prefix) in [("containers", "container"), ("initContainers", "init container")] {
+    for (list, prefix) in [
+        ("containers", "container"),
+        ("initContainers", "init container"),
+    ] {
         let Some(containers) = pod["spec"][list].as_array_mut() else {
             continue;
         };
@@ -141,7 +147,10 @@ fn default_pod(pod: &mut Value, items: &[&Map<String, Value>]) {
                 ));
             }
             if !set_limits.is_empty() {
-                notes.push(format!("{} limit for {prefix} {name}", set_limits.join(", ")));
+                notes.push(format!(
+                    "{} limit for {prefix} {name}",
+                    set_limits.join(", ")
+                ));
             }
         }
     }
@@ -211,7 +220,11 @@ pub(crate) fn pod_totals(pod: &Value) -> (ResourceList, ResourceList) {
             }
         }
     }
-    for container in pod["spec"]["initContainers"].as_array().into_iter().flatten() {
+    for container in pod["spec"]["initContainers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         for (field, total) in [("requests", &mut totals.0), ("limits", &mut totals.1)] {
             for (k, v) in resource_list(&container["resources"][field]) {
                 if total.get(&k).is_none_or(|t| t.value < v.value) {
@@ -322,8 +335,7 @@ fn check_claim(claim: &Value, item: &Map<String, Value>, errors: &mut Vec<String
     let kind = "PersistentVolumeClaim";
     let requests = resource_list(&claim["spec"]["resources"]["requests"]);
     for (resource, enforced) in field_list(item, "min") {
-        if let Err(e) = min_constraint(kind, &resource, enforced, &requests, &ResourceList::new())
-        {
+        if let Err(e) = min_constraint(kind, &resource, enforced, &requests, &ResourceList::new()) {
             errors.push(e);
         }
     }
@@ -453,7 +465,8 @@ mod tests {
             "min": {"storage": "1Gi"},
             "max": {"storage": "2Gi"},
         }]))];
-        let claim = |storage: &str| json!({"spec": {"resources": {"requests": {"storage": storage}}}});
+        let claim =
+            |storage: &str| json!({"spec": {"resources": {"requests": {"storage": storage}}}});
         let cases = [
             ("1Gi", Ok(())),
             ("2Gi", Ok(())),

@@ -50,10 +50,10 @@ impl Quantity {
             return "0".to_owned();
         }
         let nano = NANO.unsigned_abs();
-        if binary && magnitude >= 1024 * nano && magnitude % nano == 0 {
+        if binary && magnitude >= 1024 * nano && magnitude.is_multiple_of(nano) {
             let mut units = magnitude / nano;
             let mut power = 0;
-            while units % 1024 == 0 && power < 6 {
+            while units.is_multiple_of(1024) && power < 6 {
                 units /= 1024;
                 power += 1;
             }
@@ -61,7 +61,7 @@ impl Quantity {
             return format!("{sign}{units}{suffix}");
         }
         let (mut mantissa, mut exponent) = (magnitude, -9i32);
-        while mantissa % 10 == 0 && exponent < 18 {
+        while mantissa.is_multiple_of(10) && exponent < 18 {
             mantissa /= 10;
             exponent += 1;
         }

@@ -197,7 +197,10 @@ fn is_terminal(pod: &Value) -> bool {
 }
 
 fn hard(quota: &Value) -> Map<String, Value> {
-    quota["spec"]["hard"].as_object().cloned().unwrap_or_default()
+    quota["spec"]["hard"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// Whether `quota` constrains objects of `plural` in `group` like `object`: one of its `hard`
@@ -287,7 +290,10 @@ fn is_best_effort(pod: &Value) -> bool {
 
 /// `status.used` of `quota` when it counts `objects` (each as `(group, plural, object)`, only
 /// those in its namespace): every `hard` resource, `"0"` when nothing uses it.
-pub fn used<'a>(quota: &Value, objects: impl IntoIterator<Item = (&'a str, &'a str, &'a Value)>) -> Map<String, Value> {
+pub fn used<'a>(
+    quota: &Value,
+    objects: impl IntoIterator<Item = (&'a str, &'a str, &'a Value)>,
+) -> Map<String, Value> {
     let mut total = Usage::default();
     for (group, plural, object) in objects {
         if matches_scopes(quota, group, plural, object) {
@@ -360,8 +366,12 @@ pub fn charge(
         return Err(format!(
             "exceeded quota: {name}, requested: {}, used: {}, limited: {}",
             list(&|r| requested.get(r)),
-            list(&|r| used.get(r).map_or_else(|| "0".to_owned(), |q| q.canonical())),
-            list(&|r| hard.get(r).map_or_else(|| "0".to_owned(), |q| q.canonical())),
+            list(&|r| used
+                .get(r)
+                .map_or_else(|| "0".to_owned(), |q| q.canonical())),
+            list(&|r| hard
+                .get(r)
+                .map_or_else(|| "0".to_owned(), |q| q.canonical())),
         ));
     }
     // Keep what other writers put in used for resources no longer hard.
@@ -377,7 +387,12 @@ fn missing_compute(hard: &BTreeMap<String, Written>, pod: &Value) -> Vec<String>
         .filter(|r| {
             matches!(
                 *r,
-                "cpu" | "memory" | "requests.cpu" | "requests.memory" | "limits.cpu" | "limits.memory"
+                "cpu"
+                    | "memory"
+                    | "requests.cpu"
+                    | "requests.memory"
+                    | "limits.cpu"
+                    | "limits.memory"
             )
         })
         .collect();
@@ -421,7 +436,8 @@ mod tests {
 
     #[test]
     fn usage_of_each_kind() {
-        let cases: Vec<(&str, &str, Value, Vec<(&str, &str)>)> = vec![
+        type Case<'a> = (&'a str, &'a str, Value, Vec<(&'a str, &'a str)>);
+        let cases: Vec<Case> = vec![
             (
                 "",
                 "pods",
@@ -446,7 +462,11 @@ mod tests {
                 "",
                 "services",
                 json!({"spec": {"type": "NodePort", "ports": [{"port": 80}, {"port": 443}]}}),
-                vec![("count/services", "1"), ("services", "1"), ("services.nodeports", "2")],
+                vec![
+                    ("count/services", "1"),
+                    ("services", "1"),
+                    ("services.nodeports", "2"),
+                ],
             ),
             (
                 "",
@@ -455,20 +475,35 @@ mod tests {
                                 "resources": {"requests": {"storage": "1Gi"}}}}),
                 vec![
                     ("count/persistentvolumeclaims", "1"),
-                    ("gold.storageclass.storage.k8s.io/persistentvolumeclaims", "1"),
+                    (
+                        "gold.storageclass.storage.k8s.io/persistentvolumeclaims",
+                        "1",
+                    ),
                     ("gold.storageclass.storage.k8s.io/requests.storage", "1Gi"),
                     ("persistentvolumeclaims", "1"),
                     ("requests.storage", "1Gi"),
                 ],
             ),
-            ("", "configmaps", json!({}), vec![("configmaps", "1"), ("count/configmaps", "1")]),
-            ("apps", "deployments", json!({}), vec![("count/deployments.apps", "1")]),
+            (
+                "",
+                "configmaps",
+                json!({}),
+                vec![("configmaps", "1"), ("count/configmaps", "1")],
+            ),
+            (
+                "apps",
+                "deployments",
+                json!({}),
+                vec![("count/deployments.apps", "1")],
+            ),
         ];
         for (group, plural, object, expected) in cases {
             let got = usage(group, plural, &object);
             let got: Vec<(&str, String)> = got.resources().map(|r| (r, got.get(r))).collect();
-            let expected: Vec<(&str, String)> =
-                expected.into_iter().map(|(r, q)| (r, q.to_owned())).collect();
+            let expected: Vec<(&str, String)> = expected
+                .into_iter()
+                .map(|(r, q)| (r, q.to_owned()))
+                .collect();
             assert_eq!(got, expected, "{plural}");
         }
     }
@@ -487,7 +522,10 @@ mod tests {
                 Err("exceeded quota: q, requested: pods=1, used: pods=2, limited: pods=2"),
             ),
             (
-                quota(json!({"pods": "5", "requests.cpu": "1"}), json!({"pods": "0", "requests.cpu": "0"})),
+                quota(
+                    json!({"pods": "5", "requests.cpu": "1"}),
+                    json!({"pods": "0", "requests.cpu": "0"}),
+                ),
                 pod(json!({})),
                 Err("failed quota: q: must specify requests.cpu"),
             ),
@@ -497,7 +535,9 @@ mod tests {
                     json!({"pods": "1", "requests.cpu": "800m", "limits.memory": "0"}),
                 ),
                 pod(json!({"requests": {"cpu": "300m"}, "limits": {"memory": "512Mi"}})),
-                Err("exceeded quota: q, requested: requests.cpu=300m, used: requests.cpu=800m, limited: requests.cpu=1"),
+                Err(
+                    "exceeded quota: q, requested: requests.cpu=300m, used: requests.cpu=800m, limited: requests.cpu=1",
+                ),
             ),
             (
                 quota(
@@ -525,9 +565,24 @@ mod tests {
         let best_effort = pod(json!({}));
         let burstable = pod(json!({"requests": {"cpu": "1"}}));
         let cases = [
-            (json!({"spec": {"hard": {"pods": "1"}}}), "pods", &best_effort, true),
-            (json!({"spec": {"hard": {"configmaps": "1"}}}), "pods", &best_effort, false),
-            (json!({"spec": {"hard": {"requests.cpu": "1"}}}), "pods", &burstable, true),
+            (
+                json!({"spec": {"hard": {"pods": "1"}}}),
+                "pods",
+                &best_effort,
+                true,
+            ),
+            (
+                json!({"spec": {"hard": {"configmaps": "1"}}}),
+                "pods",
+                &best_effort,
+                false,
+            ),
+            (
+                json!({"spec": {"hard": {"requests.cpu": "1"}}}),
+                "pods",
+                &burstable,
+                true,
+            ),
             (scoped(json!(["BestEffort"])), "pods", &best_effort, true),
             (scoped(json!(["BestEffort"])), "pods", &burstable, false),
             (scoped(json!(["NotBestEffort"])), "pods", &burstable, true),
@@ -549,7 +604,10 @@ mod tests {
     #[test]
     fn used_sums_matching_objects() {
         let q = json!({"spec": {"hard": {"pods": "10", "requests.cpu": "4", "secrets": "3"}}});
-        let (a, b) = (pod(json!({"requests": {"cpu": "1"}})), pod(json!({"requests": {"cpu": "500m"}})));
+        let (a, b) = (
+            pod(json!({"requests": {"cpu": "1"}})),
+            pod(json!({"requests": {"cpu": "500m"}})),
+        );
         let done = json!({"spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": "2"}}}]},
                           "status": {"phase": "Failed"}});
         let objects = [("", "pods", &a), ("", "pods", &b), ("", "pods", &done)];
