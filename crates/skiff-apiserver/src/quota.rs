@@ -53,8 +53,9 @@ pub(crate) async fn limit(
 
 /// Charges a new object to every ResourceQuota of its namespace that applies to it, or
 /// refuses it (403) when one would be exceeded. A `dry_run` checks without charging. The
-/// quotas are found in the watch cache (a namespace without any costs no store read); each
-/// one that applies is then read from the store and charged with compare-and-swap.
+/// quotas are found in the watch cache (synced with the store first when it has none for the
+/// namespace, so a quota created a moment ago counts); each one that applies is then read
+/// from the store and charged with compare-and-swap.
 pub(crate) async fn charge(
     store: &Store,
     cache: &WatchCache,
@@ -65,7 +66,12 @@ pub(crate) async fn charge(
     dry_run: bool,
 ) -> Result<(), ApiError> {
     let prefix = format!("/registry/core/resourcequotas/{namespace}/");
-    let (_, cached) = cache.list(&prefix, &Selectors::default());
+    let (_, mut cached) = cache.list(&prefix, &Selectors::default());
+    if cached.is_empty() {
+        // None seen yet may mean one created a moment ago (upstream's live lookup).
+        cache.sync().await?;
+        cached = cache.list(&prefix, &Selectors::default()).1;
+    }
     let mut applying = Vec::new();
     for quota in cached {
         if skiff_defaults::quota::applies(&quota, resource.group, resource.plural, object)
