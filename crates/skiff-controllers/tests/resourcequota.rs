@@ -178,3 +178,69 @@ async fn quota_usage_is_counted_charged_and_released() {
         .unwrap();
     server.stop().await;
 }
+
+/// [sig-api-machinery] ResourceQuota should verify ResourceQuota with best effort scope
+/// [Conformance]: a `BestEffort` quota counts and limits only pods without requests or limits,
+/// a `NotBestEffort` one only the others.
+#[tokio::test]
+async fn scoped_quotas_count_only_the_pods_they_match() {
+    let server = TestServer::start().await.unwrap();
+    let client: Client = server.client();
+    let stop = CancellationToken::new();
+    let config = Config::new("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+    let controller = tokio::spawn(skiff_controllers::resourcequota::run(
+        client.clone(),
+        config,
+        stop.clone(),
+    ));
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), "default");
+    for (name, scope) in [("q", "BestEffort"), ("not-best-effort", "NotBestEffort")] {
+        let quota = serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "spec": {"hard": {"pods": "1"}, "scopes": [scope]}
+        }))
+        .unwrap();
+        quotas.create(&PostParams::default(), &quota).await.unwrap();
+    }
+    used_becomes(&quotas, json!({"pods": "0"})).await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let burstable = |name: &str| -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "spec": {"containers": [{"name": "c", "image": "nginx",
+                                     "resources": {"requests": {"cpu": "100m"}}}]}
+        }))
+        .unwrap()
+    };
+    eventually("the NotBestEffort quota counted", || async {
+        let quota = quotas.get("not-best-effort").await.ok()?;
+        quota.status?.used.filter(|u| u.contains_key("pods"))
+    })
+    .await;
+    pods.create(&PostParams::default(), &pod("idle"))
+        .await
+        .unwrap();
+    pods.create(&PostParams::default(), &burstable("busy"))
+        .await
+        .unwrap();
+    used_becomes(&quotas, json!({"pods": "1"})).await;
+    let refused = pods.create(&PostParams::default(), &pod("idle-2")).await;
+    assert_eq!(
+        forbidden_message(refused),
+        "pods \"idle-2\" is forbidden: exceeded quota: q, requested: pods=1, used: pods=1, limited: pods=1"
+    );
+    let refused = pods
+        .create(&PostParams::default(), &burstable("busy-2"))
+        .await;
+    assert_eq!(
+        forbidden_message(refused),
+        "pods \"busy-2\" is forbidden: exceeded quota: not-best-effort, requested: pods=1, used: pods=1, limited: pods=1"
+    );
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(10), controller)
+        .await
+        .expect("the controller stops when asked")
+        .unwrap()
+        .unwrap();
+    server.stop().await;
+}
