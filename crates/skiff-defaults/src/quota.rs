@@ -374,7 +374,6 @@ pub fn charge(
                 .map_or_else(|| "0".to_owned(), |q| q.canonical())),
         ));
     }
-    // Keep what other writers put in used for resources no longer hard.
     Ok(new_used)
 }
 
