@@ -18,6 +18,7 @@ mod metrics;
 mod objects;
 mod openapi;
 mod output;
+mod quota;
 mod registry;
 mod rest;
 mod reviews;

@@ -118,6 +118,11 @@ pub(crate) async fn create(
         metadata.remove(server_owned);
     }
     skiff_defaults::apply(resource.group, resource.version, resource.kind, &mut object);
+    // Mutating admission (LimitRange defaults) comes before the create-time status, which
+    // reads the resources (a pod's QoS class).
+    if let Some(ns) = namespace {
+        crate::quota::limit(cache, resource, ns, &name, &mut object).await?;
+    }
     skiff_defaults::prepare_create(resource.group, resource.version, resource.kind, &mut object);
     omit_empty_metadata(&mut object);
     crate::validation::validate(resource, None, &object)?;
@@ -140,6 +145,9 @@ pub(crate) async fn create(
                 resource.plural
             )));
         }
+    }
+    if let Some(ns) = namespace {
+        crate::quota::charge(store, cache, resource, ns, &name, &object, dry_run).await?;
     }
     let key = key(resource, namespace, &name);
     if dry_run {

@@ -16,6 +16,8 @@
 //! - [`endpoints`] and [`endpointslice`]: the Endpoints and EndpointSlices of every Service
 //!   with a selector, from its pods' addresses, readiness and ports.
 //! - [`disruption`]: PodDisruptionBudget status (healthy pods, allowed disruptions).
+//! - [`resourcequota`]: ResourceQuota status (`hard`, and `used` recounted from the objects,
+//!   which gives back what the API server charged for objects since deleted).
 //!
 //! Start at [`run`], which runs them all until `shutdown`; each also runs alone. Events go
 //! through skiff-workloads' recorder, like its informers and queue.
@@ -27,6 +29,7 @@ pub mod endpointslice;
 pub mod gc;
 pub mod namespace;
 pub mod nodelifecycle;
+pub mod resourcequota;
 pub mod serviceaccounts;
 pub mod tainteviction;
 
@@ -63,6 +66,9 @@ pub struct Config {
     /// How often every PodDisruptionBudget is recomputed even without a change (a safety net
     /// for scale changes of controllers the disruption controller does not watch).
     pub disruption_resync_interval: Duration,
+    /// How often every ResourceQuota is recounted even without a watched change (it catches
+    /// `count/...` resources that are not watched; kube's `--resource-quota-sync-period`).
+    pub quota_resync_interval: Duration,
 }
 
 impl Config {
@@ -77,6 +83,7 @@ impl Config {
             node_startup_grace_period: Duration::from_secs(60),
             node_monitor_period: Duration::from_secs(5),
             disruption_resync_interval: Duration::from_secs(30),
+            quota_resync_interval: Duration::from_secs(30),
         }
     }
 
@@ -90,8 +97,8 @@ impl Config {
 }
 
 /// Runs the namespace, service account, node lifecycle (with taint eviction), endpoints (with
-/// endpoint slices) and disruption controllers and the garbage collector until `shutdown` is
-/// cancelled (or one of them fails, which stops the others).
+/// endpoint slices), disruption and resourcequota controllers and the garbage collector until
+/// `shutdown` is cancelled (or one of them fails, which stops the others).
 pub async fn run(
     client: kube::Client,
     config: Config,
@@ -119,6 +126,13 @@ pub async fn run(
     tasks.spawn(async move { ("endpoints controller", endpoints::run(c, s).await) });
     let (c, cfg, s) = (client.clone(), config.clone(), stop.clone());
     tasks.spawn(async move { ("disruption controller", disruption::run(c, cfg, s).await) });
+    let (c, cfg, s) = (client.clone(), config.clone(), stop.clone());
+    tasks.spawn(async move {
+        (
+            "resourcequota controller",
+            resourcequota::run(c, cfg, s).await,
+        )
+    });
     let s = stop.clone();
     tasks.spawn(async move { ("garbage collector", gc::run(client, config, s).await) });
     let mut first_error = None;

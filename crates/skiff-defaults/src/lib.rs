@@ -10,6 +10,10 @@
 //!   object that clients can see: a fresh status (Pods get `phase: Pending` and their
 //!   `qosClass`, see [`prepare_pod_status`]), the Namespace's `kubernetes` finalizer, a Job's
 //!   generated selector. Call it once on create, after [`apply`] and after `metadata.uid` is set.
+//! - [`limitrange`] and [`quota`]: the LimitRanger and ResourceQuota admission plugins' pure
+//!   part (defaults and bounds from a namespace's LimitRanges; what objects use of a quota and
+//!   whether one more fits), which the API server runs on create and the resourcequota
+//!   controller reuses to count usage.
 //! - [`needs_cluster_ip`], [`needs_node_ports`] and [`needs_health_check_node_port`] tell the
 //!   server which Service addresses and ports it must allocate; allocation is not done here.
 //!
@@ -28,9 +32,11 @@
 mod core;
 mod image;
 mod json;
+pub mod limitrange;
 mod misc;
 mod pod;
 mod quantity;
+pub mod quota;
 mod service;
 mod workloads;
 
