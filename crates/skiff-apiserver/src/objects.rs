@@ -20,7 +20,8 @@ pub(crate) fn prefix(resource: &Resource, namespace: Option<&str>) -> String {
     collection_prefix(resource.group, resource.plural, namespace)
 }
 
-fn collection_prefix(group: &str, plural: &str, namespace: Option<&str>) -> String {
+/// The key prefix of `group`/`plural` (the core group is `""`), or of one namespace of it.
+pub(crate) fn collection_prefix(group: &str, plural: &str, namespace: Option<&str>) -> String {
     let group = if group.is_empty() { "core" } else { group };
     match namespace {
         Some(ns) => format!("/registry/{group}/{plural}/{ns}/"),
@@ -655,7 +656,7 @@ fn rfc3339_after(seconds: i64) -> String {
 }
 
 /// The stored object with its `resourceVersion`.
-fn decode(kv: &KeyValue) -> Result<Value, ApiError> {
+pub(crate) fn decode(kv: &KeyValue) -> Result<Value, ApiError> {
     let mut object: Value = serde_json::from_slice(&kv.value).map_err(|e| {
         tracing::error!(key = %kv.key, error = %e, "stored object is not JSON");
         ApiError::internal(format!("stored object {} is unreadable", kv.key))
@@ -669,7 +670,7 @@ fn decode(kv: &KeyValue) -> Result<Value, ApiError> {
     Ok(object)
 }
 
-fn store_error(err: StoreError) -> ApiError {
+pub(crate) fn store_error(err: StoreError) -> ApiError {
     match err {
         StoreError::Compacted { .. } => {
             ApiError::gone("The resourceVersion for the provided list is too old.".to_owned())

@@ -9,10 +9,10 @@
 use serde_json::Value;
 use skiff_store::{Error as StoreError, ReadAt, Store};
 
-use crate::ApiError;
 use crate::cache::WatchCache;
 use crate::registry::Resource;
 use crate::selector::Selectors;
+use crate::{ApiError, objects};
 
 /// How often a charge is retried when other writers keep updating the quota in between.
 const CHARGE_ATTEMPTS: usize = 16;
@@ -27,8 +27,8 @@ fn forbidden(resource: &Resource, name: &str, why: &str) -> ApiError {
     ApiError::forbidden(format!("{group_resource} \"{name}\" is forbidden: {why}"))
 }
 
-/// Applies the namespace's LimitRanges (a consistent read of the watch cache, so that one
-/// created just before counts) to a new Pod or PersistentVolumeClaim: their defaults, then
+/// Applies the namespace's LimitRanges (from the watch cache, synced with the store first when
+/// it has none for the namespace, so that one created just before counts) to a new Pod or PersistentVolumeClaim: their defaults, then
 /// their bounds (403 when one is broken).
 pub(crate) async fn limit(
     cache: &WatchCache,
@@ -40,11 +40,15 @@ pub(crate) async fn limit(
     if !resource.group.is_empty() || !matches!(resource.kind, "Pod" | "PersistentVolumeClaim") {
         return Ok(());
     }
-    cache.sync().await?;
-    let prefix = format!("/registry/core/limitranges/{namespace}/");
-    let (_, ranges) = cache.list(&prefix, &Selectors::default());
+    let prefix = objects::collection_prefix("", "limitranges", Some(namespace));
+    let (_, mut ranges) = cache.list(&prefix, &Selectors::default());
     if ranges.is_empty() {
-        return Ok(());
+        // None seen yet may mean one created a moment ago (upstream's live lookup).
+        cache.sync().await?;
+        ranges = cache.list(&prefix, &Selectors::default()).1;
+        if ranges.is_empty() {
+            return Ok(());
+        }
     }
     let ranges: Vec<Value> = ranges.iter().map(|r| (**r).clone()).collect();
     skiff_defaults::limitrange::admit(resource.kind, object, &ranges)
@@ -65,7 +69,7 @@ pub(crate) async fn charge(
     object: &Value,
     dry_run: bool,
 ) -> Result<(), ApiError> {
-    let prefix = format!("/registry/core/resourcequotas/{namespace}/");
+    let prefix = objects::collection_prefix("", "resourcequotas", Some(namespace));
     let (_, mut cached) = cache.list(&prefix, &Selectors::default());
     if cached.is_empty() {
         // None seen yet may mean one created a moment ago (upstream's live lookup).
@@ -86,9 +90,9 @@ pub(crate) async fn charge(
         let (_, current) = store
             .get(key, ReadAt::Latest)
             .await
-            .map_err(storage_error)?;
+            .map_err(objects::store_error)?;
         if let Some(current) = current {
-            let quota = decode(&current.value)?;
+            let quota = objects::decode(&current)?;
             skiff_defaults::quota::charge(&quota, resource.group, resource.plural, object)
                 .map_err(|why| forbidden(resource, name, &why))?;
         }
@@ -115,12 +119,12 @@ async fn charge_one(
         let (_, current) = store
             .get(key, ReadAt::Latest)
             .await
-            .map_err(storage_error)?;
+            .map_err(objects::store_error)?;
         // Deleted in between: nothing left to charge.
         let Some(current) = current else {
             return Ok(());
         };
-        let mut quota = decode(&current.value)?;
+        let mut quota = objects::decode(&current)?;
         let used = skiff_defaults::quota::charge(&quota, resource.group, resource.plural, object)
             .map_err(|why| forbidden(resource, name, &why))?;
         quota["status"]["used"] = Value::Object(used);
@@ -131,7 +135,7 @@ async fn charge_one(
             Ok(_) => return Ok(()),
             Err(StoreError::Conflict { .. }) => continue,
             Err(StoreError::NotFound { .. }) => return Ok(()),
-            Err(other) => return Err(storage_error(other)),
+            Err(other) => return Err(objects::store_error(other)),
         }
     }
     Err(ApiError::from_status_code(
@@ -141,14 +145,4 @@ async fn charge_one(
             resource.plural
         ),
     ))
-}
-
-fn decode(bytes: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::internal(format!("stored resource quota is unreadable: {e}")))
-}
-
-fn storage_error(err: StoreError) -> ApiError {
-    tracing::error!(error = %err, "store failed");
-    ApiError::internal(format!("storage error: {err}"))
 }
