@@ -18,6 +18,8 @@
 //! - [`disruption`]: PodDisruptionBudget status (healthy pods, allowed disruptions).
 //! - [`resourcequota`]: ResourceQuota status (`hard`, and `used` recounted from the objects,
 //!   which gives back what the API server charged for objects since deleted).
+//! - [`podautoscaler`]: HorizontalPodAutoscalers (`autoscaling/v2`): the target's replicas
+//!   through its `scale` subresource, kept within the HPA's bounds and driven by its metrics.
 //!
 //! Start at [`run`], which runs them all until `shutdown`; each also runs alone. Events go
 //! through skiff-workloads' recorder, like its informers and queue.
@@ -29,6 +31,7 @@ pub mod endpointslice;
 pub mod gc;
 pub mod namespace;
 pub mod nodelifecycle;
+pub mod podautoscaler;
 pub mod resourcequota;
 pub mod serviceaccounts;
 pub mod tainteviction;
@@ -69,6 +72,9 @@ pub struct Config {
     /// How often every ResourceQuota is recounted even without a watched change (it catches
     /// `count/...` resources that are not watched; kube's `--resource-quota-sync-period`).
     pub quota_resync_interval: Duration,
+    /// How often every HorizontalPodAutoscaler is looked at again
+    /// (`--horizontal-pod-autoscaler-sync-period`, 15 s).
+    pub hpa_sync_period: Duration,
 }
 
 impl Config {
@@ -84,6 +90,7 @@ impl Config {
             node_monitor_period: Duration::from_secs(5),
             disruption_resync_interval: Duration::from_secs(30),
             quota_resync_interval: Duration::from_secs(30),
+            hpa_sync_period: Duration::from_secs(15),
         }
     }
 
@@ -97,7 +104,7 @@ impl Config {
 }
 
 /// Runs the namespace, service account, node lifecycle (with taint eviction), endpoints (with
-/// endpoint slices), disruption and resourcequota controllers and the garbage collector until
+/// endpoint slices), disruption, resourcequota and horizontal pod autoscaler controllers and the garbage collector until
 /// `shutdown` is cancelled (or one of them fails, which stops the others).
 pub async fn run(
     client: kube::Client,
@@ -131,6 +138,13 @@ pub async fn run(
         (
             "resourcequota controller",
             resourcequota::run(c, cfg, s).await,
+        )
+    });
+    let (c, cfg, s) = (client.clone(), config.clone(), stop.clone());
+    tasks.spawn(async move {
+        (
+            "horizontal pod autoscaler controller",
+            podautoscaler::run(c, cfg, s).await,
         )
     });
     let s = stop.clone();
