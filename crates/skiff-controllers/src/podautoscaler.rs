@@ -266,7 +266,7 @@ impl Outcome {
 enum MetricResult {
     Proposal {
         replicas: i32,
-        status: MetricStatus,
+        status: Box<MetricStatus>,
         name: String,
     },
     /// The condition reason and the error.
@@ -529,7 +529,7 @@ impl<M: MetricsSource> HpaController<M> {
                     status,
                     name,
                 } => {
-                    statuses.push(status);
+                    statuses.push(*status);
                     if best.as_ref().is_none_or(|(r, _)| replicas > *r) {
                         best = Some((replicas, name));
                     }
@@ -713,7 +713,7 @@ impl<M: MetricsSource> HpaController<M> {
         };
         Ok(MetricResult::Proposal {
             replicas: proposal.replicas,
-            status,
+            status: Box::new(status),
             name,
         })
     }

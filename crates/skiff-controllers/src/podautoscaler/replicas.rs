@@ -526,7 +526,16 @@ mod tests {
             ignored: true,
             ..pod("d", 1000)
         };
-        let cases: Vec<(&str, i32, Target, Vec<PodFacts>, Vec<(&str, i64)>, i32)> = vec![
+        // (name, current replicas, target, pods, samples, expected replicas)
+        type Case<'a> = (
+            &'a str,
+            i32,
+            Target,
+            Vec<PodFacts>,
+            Vec<(&'a str, i64)>,
+            i32,
+        );
+        let cases: Vec<Case> = vec![
             (
                 "twice the target doubles",
                 2,
