@@ -370,7 +370,9 @@ impl<M: MetricsSource> HpaController<M> {
                 )
                 .await?;
             let Some((proposed, metric_name, statuses)) = metrics else {
-                // Nothing to go by: the replicas stay as they are until the metrics come.
+                // Nothing to go by: the replicas stay as they are until the metrics come, and
+                // no stale measurement is shown meanwhile.
+                outcome.status.current_metrics = None;
                 self.write_status(hpa, outcome.status).await?;
                 return Ok(());
             };
