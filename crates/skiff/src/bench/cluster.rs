@@ -197,12 +197,24 @@ async fn scheduling(client: &Client, args: &Args, pid: u32) -> Result<()> {
         latencies.value_at_quantile(0.99) as f64 / 1000.0,
         latencies.max() as f64 / 1000.0,
     );
+    let mut reported = Instant::now();
     let (all_bound, all_running) = loop {
         {
             let progress = progress.lock().expect("not poisoned");
             if progress.running.len() >= args.pods {
                 let last = |times: &HashMap<String, Instant>| times.values().max().copied();
                 break (last(&progress.bound), last(&progress.running));
+            }
+            // Progress on stderr, so a slow phase shows where it is.
+            if reported.elapsed() >= Duration::from_secs(10) {
+                eprintln!(
+                    "bench: {:.0} s after the first create: {} of {} pods bound, {} running",
+                    created_from.elapsed().as_secs_f64(),
+                    progress.bound.len(),
+                    args.pods,
+                    progress.running.len()
+                );
+                reported = Instant::now();
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -321,6 +333,7 @@ async fn scale_up(client: &Client, replicas: i32) -> Result<()> {
 }
 
 async fn wait_ready_replicas(deployments: &Api<Deployment>, replicas: i32) -> Result<()> {
+    let mut reported = Instant::now();
     loop {
         let ready = deployments
             .get_status("web")
@@ -330,6 +343,10 @@ async fn wait_ready_replicas(deployments: &Api<Deployment>, replicas: i32) -> Re
             .unwrap_or(0);
         if ready >= replicas {
             return Ok(());
+        }
+        if reported.elapsed() >= Duration::from_secs(10) {
+            eprintln!("bench: {ready} of {replicas} replicas ready");
+            reported = Instant::now();
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
