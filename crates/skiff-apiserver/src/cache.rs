@@ -213,18 +213,24 @@ impl WatchCache {
     /// "too large" (504, as kube-apiserver answers).
     pub(crate) async fn wait_for(&self, revision: i64) -> Result<(), ApiError> {
         let mut rx = self.shared.revision.subscribe();
-        let reached = tokio::time::timeout(FRESHNESS_WAIT, rx.wait_for(|r| *r >= revision)).await;
+        // Only whether it was reached: the `Ref` `wait_for` returns holds the revision
+        // channel's read lock, and `apply` sends on that channel while it holds the state's
+        // write lock, so keeping the `Ref` across `broken()` (the state's read lock) deadlocks.
+        let reached = tokio::time::timeout(FRESHNESS_WAIT, rx.wait_for(|r| *r >= revision))
+            .await
+            .is_ok_and(|waited| waited.is_ok());
         if let Some(why) = self.broken() {
             return Err(ApiError::unavailable(format!(
                 "watch cache unavailable: {why}"
             )));
         }
-        match reached {
-            Ok(Ok(_)) => Ok(()),
-            _ => Err(ApiError::timeout(format!(
+        if reached {
+            Ok(())
+        } else {
+            Err(ApiError::timeout(format!(
                 "Too large resource version: {revision}, current: {}",
                 self.revision()
-            ))),
+            )))
         }
     }
 

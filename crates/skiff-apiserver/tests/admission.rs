@@ -209,3 +209,42 @@ async fn concurrent_creates_cannot_both_take_the_last_unit() {
     let (_, quota) = send(&app, "GET", &format!("{NS}/resourcequotas/q"), Value::Null).await;
     assert_eq!(quota["status"]["used"]["configmaps"], "5");
 }
+
+/// Every create here waits for the watch cache to catch up (no quota or LimitRange in the
+/// namespace: upstream's live lookup) while the cache applies the creates' own events. A
+/// waiter once held the revision channel's lock into the cache's state lock while the
+/// applier held them the other way round, and the server stopped answering for good. The
+/// server runs on a runtime of its own thread, so a deadlock fails this test instead of
+/// hanging it.
+#[test]
+fn creates_waiting_for_the_cache_never_deadlock_with_its_feed() {
+    let (finished, done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (app, _dir) = app().await;
+            let creates = (0..8).map(|client| {
+                let app = app.clone();
+                tokio::spawn(async move {
+                    for i in 0..150 {
+                        let map = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                                         "metadata": {"name": format!("m-{client}-{i}")}});
+                        let (code, body) =
+                            send(&app, "POST", &format!("{NS}/configmaps"), map).await;
+                        assert_eq!(code, StatusCode::CREATED, "{body}");
+                    }
+                })
+            });
+            for joined in futures::future::join_all(creates).await {
+                joined.unwrap();
+            }
+        });
+        let _ = finished.send(());
+    });
+    done.recv_timeout(std::time::Duration::from_secs(120))
+        .expect("1,200 creates finish within 120 s (a deadlock never does)");
+}
