@@ -7,7 +7,9 @@
 //! event after `State::oldest`, in revision order; an event is broadcast while the state lock
 //! is held, so a watcher that takes a snapshot and subscribes under the lock misses nothing
 //! and sees nothing twice. A watch from before the window is served by the store's own
-//! history (or answered 410 Expired once that is compacted).
+//! history (or answered 410 Expired once that is compacted). Lock order: the state lock, then
+//! the channels' own locks (the applier sends under the state lock); nothing may hold a
+//! channel guard (a `watch::Ref`) while it takes the state lock.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, OnceLock, RwLock};
