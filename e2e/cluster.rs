@@ -4,21 +4,9 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::{KUBECTL_MINORS, ServerProcess, kubectl, ok, wait_ready};
-
-/// Polls `check` until it returns true or `within` passes.
-fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("not within {within:?}: {what}");
-}
+use support::{KUBECTL_MINORS, ServerProcess, eventually, kubectl, ok, wait_ready};
 
 #[test]
 fn simulated_nodes_register_and_run_the_pods_bound_to_them() {

@@ -5,21 +5,9 @@
 mod support;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::{kubectl, ok, write};
-
-/// Polls `check` until it returns true or `within` passes.
-fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    panic!("not within {within:?}: {what}");
-}
+use support::{eventually, kubectl, ok, write};
 
 const SPREAD: &str = r#"
 apiVersion: apps/v1

@@ -4,21 +4,9 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::{KUBECTL_MINORS, Output, kubectl, ok, start_server_with, write};
-
-/// Polls `check` until it returns true or `within` passes.
-fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("not within {within:?}: {what}");
-}
+use support::{KUBECTL_MINORS, Output, eventually, kubectl, ok, start_server_with, write};
 
 /// The whitespace-separated columns of the one line kubectl printed.
 fn columns(out: Output, what: &str) -> Vec<String> {

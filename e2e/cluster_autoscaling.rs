@@ -7,21 +7,9 @@
 mod support;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::{KUBECTL_MINORS, kubectl, ok};
-
-/// Polls `check` until it returns true or `within` passes.
-fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    panic!("not within {within:?}: {what}");
-}
+use support::{KUBECTL_MINORS, eventually, kubectl, ok};
 
 /// A field of deployment `web`, by JSONPath.
 fn deployment_field(kc: &Path, cache: &Path, path: &str) -> String {

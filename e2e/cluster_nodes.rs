@@ -8,19 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{KUBECTL_MINORS, kubectl, ok, write};
-
-/// Polls `check` until it returns true or `within` passes.
-fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    panic!("not within {within:?}: {what}");
-}
+use support::{KUBECTL_MINORS, eventually, kubectl, ok, write};
 
 /// A `skiff agent --simulate 1` process, killed (SIGKILL: the kubelet just vanishes) on drop.
 struct AgentProcess(Child);

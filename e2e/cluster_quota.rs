@@ -5,21 +5,9 @@
 mod support;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::{KUBECTL_MINORS, kubectl, ok, write};
-
-/// Polls `check` until it returns true or `within` passes.
-fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    panic!("not within {within:?}: {what}");
-}
+use support::{KUBECTL_MINORS, eventually, kubectl, ok, write};
 
 /// `status.used.<resource>` of quota `q`.
 fn used(kc: &Path, cache: &Path, resource: &str) -> String {

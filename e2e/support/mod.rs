@@ -176,3 +176,15 @@ pub fn ok(out: Output, what: &str) -> String {
     assert!(out.ok, "{what}: {}", out.stderr);
     out.stdout
 }
+
+/// Polls `check` until it returns true, panicking with `what` once `within` has passed.
+pub fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("not within {within:?}: {what}");
+}
