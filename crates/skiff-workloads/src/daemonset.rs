@@ -45,8 +45,8 @@ use crate::informer::{Change, Informer};
 use crate::queue::Queue;
 use crate::replicaset::is_not_found;
 use crate::util::{
-    controller_of, controller_ref, is_deleting, is_pod_available, is_pod_ready, key_of, labels_of,
-    pod_template_hash, scaled_value, selector_is_empty, split_key,
+    availability_recheck, controller_of, controller_ref, is_deleting, is_pod_available,
+    is_pod_ready, key_of, labels_of, pod_template_hash, scaled_value, selector_is_empty, split_key,
 };
 
 /// Upstream's cap on pods created or deleted in one sync.
@@ -149,10 +149,7 @@ impl DaemonSetController {
         let Some(ds) = self.dependent_changed(pod) else {
             return;
         };
-        let min_ready = min_ready_seconds(&ds);
-        if !deleted && min_ready > 0 && is_pod_ready(pod) {
-            // Availability changes without an event: look again once it may have.
-            let delay = Duration::from_secs(u64::try_from(min_ready).unwrap_or(0) + 1);
+        if let Some(delay) = availability_recheck(pod, deleted, min_ready_seconds(&ds)) {
             self.queue.add_after(key_of(ds.as_ref()), delay);
         }
     }

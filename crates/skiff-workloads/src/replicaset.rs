@@ -36,8 +36,9 @@ use crate::expectations::Expectations;
 use crate::informer::{Change, Informer};
 use crate::queue::Queue;
 use crate::util::{
-    controller_of, controller_ref, is_deleting, is_pod_active, is_pod_available, is_pod_ready, key,
-    key_of, labels_of, pod_ready_since, selector_is_empty, selector_matches, split_key,
+    availability_recheck, controller_of, controller_ref, is_deleting, is_pod_active,
+    is_pod_available, is_pod_ready, key, key_of, labels_of, pod_ready_since, selector_is_empty,
+    selector_matches, split_key,
 };
 
 /// Upstream's cap on pods created or deleted in one sync.
@@ -267,8 +268,7 @@ impl<K: ReplicaKind> ReplicaController<K> {
                 .objects
                 .get(&ObjectRef::new(owner).within(namespace))
                 .map_or(0, |o| o.min_ready_seconds());
-            if !gone && min_ready > 0 && is_pod_ready(pod) {
-                let delay = Duration::from_secs(u64::try_from(min_ready).unwrap_or(0) + 1);
+            if let Some(delay) = availability_recheck(pod, gone, min_ready) {
                 self.queue.add_after(owner_key, delay);
             }
         } else if controller_of(pod).is_none() && !gone {

@@ -45,8 +45,8 @@ use crate::informer::{Change, Informer};
 use crate::queue::Queue;
 use crate::replicaset::is_not_found;
 use crate::util::{
-    controller_ref, is_deleting, is_pod_available, is_pod_ready, key_of, labels_of, scaled_value,
-    selector_is_empty, split_key,
+    availability_recheck, controller_ref, is_deleting, is_pod_available, is_pod_ready, key_of,
+    labels_of, scaled_value, selector_is_empty, split_key,
 };
 
 /// The label naming a StatefulSet pod.
@@ -148,9 +148,7 @@ impl StatefulSetController {
         let Some(set) = self.dependent_changed(pod) else {
             return;
         };
-        let min_ready = min_ready_seconds(&set);
-        if !deleted && min_ready > 0 && is_pod_ready(pod) {
-            let delay = Duration::from_secs(u64::try_from(min_ready).unwrap_or(0) + 1);
+        if let Some(delay) = availability_recheck(pod, deleted, min_ready_seconds(&set)) {
             self.queue.add_after(key_of(set.as_ref()), delay);
         }
     }

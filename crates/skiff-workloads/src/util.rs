@@ -2,6 +2,7 @@
 //! readiness and availability, object keys, `IntOrString` scaling and the pod-template hash.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReference, Time};
@@ -138,6 +139,14 @@ pub fn is_pod_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bo
         Some(None) => false,
         Some(Some(since)) => since.as_second() + i64::from(min_ready_seconds) < now.as_second(),
     }
+}
+
+/// When a controller should look at a pod's owner again because the pod, now ready, becomes
+/// available after `min_ready_seconds` without any event saying so: just past that time, or
+/// `None` when there is nothing to wait for (pod gone or not ready, no `minReadySeconds`).
+pub fn availability_recheck(pod: &Pod, gone: bool, min_ready_seconds: i32) -> Option<Duration> {
+    (!gone && min_ready_seconds > 0 && is_pod_ready(pod))
+        .then(|| Duration::from_secs(u64::try_from(min_ready_seconds).unwrap_or(0) + 1))
 }
 
 /// An `IntOrString` (a count or a percentage of `total`) as a count, rounding a percentage
