@@ -14,6 +14,7 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use skiff_controllers::Config;
 use skiff_testkit::TestServer;
+use skiff_testkit::eventually;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -60,25 +61,6 @@ impl Cluster {
             .unwrap()
             .unwrap();
         self.server.stop().await;
-    }
-}
-
-/// Polls `check` until it gives a value (20 s at most).
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use skiff_agent::{Simulation, SimulationConfig};
 use skiff_controllers::Config;
 use skiff_testkit::TestServer;
+use skiff_testkit::eventually;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -73,22 +74,6 @@ impl Cluster {
                 .unwrap();
         }
         self.server.stop().await;
-    }
-}
-
-/// Polls `check` until it gives a value (30 s at most).
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -4,8 +4,7 @@
 //! upstream's conditions and events, and resource metrics served under `metrics.k8s.io`
 //! drive a rate-limited scale-up.
 
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -17,23 +16,8 @@ use kube::{Api, Client};
 use serde_json::{Value, json};
 use skiff_controllers::Config;
 use skiff_testkit::TestServer;
+use skiff_testkit::eventually;
 use tokio_util::sync::CancellationToken;
-
-/// Polls `check` until it gives a value (30 s at most).
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// A server with the HPA controller running (a 1 s sync period), and a client.
 async fn start() -> (TestServer, Client, CancellationToken) {

@@ -3,8 +3,7 @@
 //! quota is counted, creates are charged and refused past `hard`, and usage comes back when
 //! pods finish or objects are deleted.
 
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, ResourceQuota};
@@ -13,23 +12,8 @@ use kube::{Api, Client};
 use serde_json::{Value, json};
 use skiff_controllers::Config;
 use skiff_testkit::TestServer;
+use skiff_testkit::eventually;
 use tokio_util::sync::CancellationToken;
-
-/// Polls `check` until it gives a value (30 s at most).
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// The quota's `status.used` once it equals `expected`.
 async fn used_becomes(quotas: &Api<ResourceQuota>, expected: Value) {

@@ -4,7 +4,6 @@
 //! throughput run reports pods per second.
 
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, stream};
@@ -19,10 +18,9 @@ use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use skiff_scheduler::Config;
 use skiff_testkit::TestServer;
+use skiff_testkit::eventually;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A node named `name` with `kubernetes.io/hostname`, extra labels, taints, allocatable CPU,
 /// memory and pods, and a Ready condition.
@@ -146,22 +144,6 @@ fn start_scheduler(client: &kube::Client) -> (CancellationToken, JoinHandle<anyh
 async fn stop_scheduler(scheduler: (CancellationToken, JoinHandle<anyhow::Result<()>>)) {
     scheduler.0.cancel();
     scheduler.1.await.unwrap().unwrap();
-}
-
-/// Polls `check` until it yields a value, or panics after [`TIMEOUT`].
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn node_of(client: &kube::Client, name: &str) -> Option<String> {

@@ -117,6 +117,38 @@ pub async fn client_from(kubeconfig: &Path) -> Result<kube::Client> {
     kube::Client::try_from(config).context("creating a client")
 }
 
+/// How long [`eventually`] waits: generous, since tests share two cores with other tests.
+pub const EVENTUALLY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Polls `check` every 100 ms until it returns `Some`, panicking with `what` after
+/// [`EVENTUALLY`].
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    eventually_within(EVENTUALLY, what, check).await
+}
+
+/// [`eventually`] with a limit of the caller's.
+pub async fn eventually_within<T, F, Fut>(limit: std::time::Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

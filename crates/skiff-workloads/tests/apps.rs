@@ -3,7 +3,6 @@
 //! patching pod status to Running and Ready.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,9 +14,8 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use serde_json::json;
 use skiff_testkit::TestServer;
+use skiff_testkit::eventually;
 use tokio_util::sync::CancellationToken;
-
-const TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Env {
     server: TestServer,
@@ -131,25 +129,6 @@ async fn mark_ready(pods: &Api<Pod>, pod: &Pod) {
             &Patch::Merge(patch),
         )
         .await;
-}
-
-/// Polls `check` until it returns `Some`, failing after [`TIMEOUT`].
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Live (not terminating) pods matching `selector`.

@@ -3,7 +3,6 @@
 //! Running, Succeeded or Failed.
 
 use std::collections::BTreeSet;
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::batch::v1::{CronJob, Job};
@@ -12,11 +11,10 @@ use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::{Value, json};
 use skiff_testkit::TestServer;
+use skiff_testkit::{eventually, eventually_within};
 use skiff_workloads::Clock;
 use skiff_workloads::job::{COMPLETION_INDEX, TRACKING_FINALIZER};
 use tokio_util::sync::CancellationToken;
-
-const TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Env {
     server: TestServer,
@@ -130,33 +128,6 @@ async fn set_phase(pods: &Api<Pod>, pod: &Pod, phase: &str) {
             &Patch::Merge(patch),
         )
         .await;
-}
-
-/// Polls `check` until it returns `Some`, failing after `limit`.
-async fn eventually_within<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn eventually<T, F, Fut>(what: &str, check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    eventually_within(TIMEOUT, what, check).await
 }
 
 fn job(name: &str, spec: Value) -> Job {

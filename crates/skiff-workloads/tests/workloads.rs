@@ -3,7 +3,6 @@
 //! Ready.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -12,9 +11,8 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
 use skiff_testkit::TestServer;
+use skiff_testkit::eventually;
 use tokio_util::sync::CancellationToken;
-
-const TIMEOUT: Duration = Duration::from_secs(20);
 
 struct Env {
     server: TestServer,
@@ -98,25 +96,6 @@ async fn mark_ready(pods: &Api<Pod>, pod: &Pod) {
             &Patch::Merge(patch),
         )
         .await;
-}
-
-/// Polls `check` until it returns `Some`, failing after [`TIMEOUT`].
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn deployment(name: &str, replicas: i32, image: &str, strategy: serde_json::Value) -> Deployment {
