@@ -27,7 +27,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::PostParams;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, ResourceExt};
-use skiff_workloads::informer::{Change, Informer};
+use skiff_workloads::informer::{Change, Informers};
 use skiff_workloads::queue::Queue;
 use skiff_workloads::util::{
     controller_of, is_pod_ready, key_of, now, scaled_value, selector_is_empty, selector_matches,
@@ -48,9 +48,10 @@ pub const DISRUPTION_ALLOWED: &str = "DisruptionAllowed";
 const WORKERS: usize = 2;
 
 /// Runs the disruption controller until `shutdown`.
-pub async fn run(client: Client, config: Config, shutdown: CancellationToken) -> Result<()> {
-    let mut budgets = Informer::new(Api::<PodDisruptionBudget>::all(client.clone()));
-    let mut pods = Informer::new(Api::<Pod>::all(client.clone()));
+pub async fn run(informers: Informers, config: Config, shutdown: CancellationToken) -> Result<()> {
+    let client = informers.client().clone();
+    let budgets = informers.all::<PodDisruptionBudget>();
+    let pods = informers.all::<Pod>();
     let controller = Arc::new(DisruptionController {
         client,
         budgets: budgets.store(),
@@ -66,12 +67,6 @@ pub async fn run(client: Client, config: Config, shutdown: CancellationToken) ->
     pods.on_change(move |change| match change {
         Change::Applied(pod) | Change::Deleted(pod) => c.pod_changed(pod),
         Change::Resynced => c.enqueue_all(),
-    });
-    let informers = tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            tokio::join!(budgets.run(shutdown.clone()), pods.run(shutdown));
-        }
     });
     crate::wait_ready(&controller.budgets, &shutdown).await;
     crate::wait_ready(&controller.pods, &shutdown).await;
@@ -90,7 +85,6 @@ pub async fn run(client: Client, config: Config, shutdown: CancellationToken) ->
         }
     };
     tokio::join!(crate::work(controller, WORKERS), resync);
-    informers.await.context("the disruption watches panicked")?;
     Ok(())
 }
 

@@ -25,7 +25,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{DeleteParams, PostParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, ResourceExt};
-use skiff_workloads::informer::{Change, Informer};
+use skiff_workloads::informer::{Change, Informer, Informers};
 use skiff_workloads::queue::Queue;
 use skiff_workloads::util::{is_pod_ready, key_of, split_key};
 use tokio_util::sync::CancellationToken;
@@ -43,28 +43,17 @@ pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 const WORKERS: usize = 4;
 
 /// Runs the endpoints and endpoint slice controllers until `shutdown`.
-pub async fn run(client: Client, shutdown: CancellationToken) -> Result<()> {
-    let mut services = Informer::new(Api::<Service>::all(client.clone()));
-    let mut pods = Informer::new(Api::<Pod>::all(client.clone()));
-    let nodes = Informer::new(Api::<Node>::all(client.clone()));
-    let controller =
-        EndpointsController::new(client, &mut services, &mut pods, &nodes, shutdown.clone());
-    let informers = tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            tokio::join!(
-                services.run(shutdown.clone()),
-                pods.run(shutdown.clone()),
-                nodes.run(shutdown),
-            );
-        }
-    });
+pub async fn run(informers: Informers, shutdown: CancellationToken) -> Result<()> {
+    let client = informers.client().clone();
+    let services = informers.all::<Service>();
+    let pods = informers.all::<Pod>();
+    let nodes = informers.all::<Node>();
+    let controller = EndpointsController::new(client, &services, &pods, &nodes, shutdown.clone());
     crate::wait_ready(&controller.services, &shutdown).await;
     crate::wait_ready(&controller.pods, &shutdown).await;
     crate::wait_ready(&controller.nodes, &shutdown).await;
     tracing::info!("endpoints controllers started");
     crate::work(controller, WORKERS).await;
-    informers.await.context("the endpoints watches panicked")?;
     Ok(())
 }
 
@@ -286,8 +275,8 @@ pub struct EndpointsController {
 impl EndpointsController {
     fn new(
         client: Client,
-        services: &mut Informer<Service>,
-        pods: &mut Informer<Pod>,
+        services: &Informer<Service>,
+        pods: &Informer<Pod>,
         nodes: &Informer<Node>,
         shutdown: CancellationToken,
     ) -> Arc<EndpointsController> {

@@ -35,6 +35,7 @@ use kube::api::{ApiResource, DeleteParams, DynamicObject, PostParams, Preconditi
 use kube::discovery::verbs;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
+use skiff_workloads::Informers;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::{AbortHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
@@ -54,10 +55,11 @@ const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Runs the garbage collector until `shutdown` is cancelled.
 pub async fn run(
-    client: Client,
+    informers: Informers,
     config: Config,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let client = informers.client().clone();
     let collector = Arc::new(Collector {
         catalog: SharedCatalog::new(client.clone(), config.discovery_interval),
         client,

@@ -41,7 +41,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use skiff_workloads::Informers;
 use skiff_workloads::queue::Queue;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// What the controllers need to know about the cluster.
@@ -104,51 +106,57 @@ impl Config {
 }
 
 /// Runs the namespace, service account, node lifecycle (with taint eviction), endpoints (with
-/// endpoint slices), disruption, resourcequota and horizontal pod autoscaler controllers and the garbage collector until
-/// `shutdown` is cancelled (or one of them fails, which stops the others).
+/// endpoint slices), disruption, resourcequota and horizontal pod autoscaler controllers and
+/// the garbage collector over the shared `informers` until `shutdown` is cancelled (or one of
+/// them fails, which stops the others).
 pub async fn run(
-    client: kube::Client,
+    informers: Informers,
     config: Config,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let stop = shutdown.child_token();
-    let mut tasks = tokio::task::JoinSet::new();
-    let (c, cfg, s) = (client.clone(), config.clone(), stop.clone());
-    tasks.spawn(async move { ("namespace controller", namespace::run(c, cfg, s).await) });
-    let (c, cfg, s) = (client.clone(), config.clone(), stop.clone());
-    tasks.spawn(async move {
-        (
-            "service account controller",
-            serviceaccounts::run(c, cfg, s).await,
-        )
-    });
-    let (c, cfg, s) = (client.clone(), config.clone(), stop.clone());
-    tasks.spawn(async move {
-        (
-            "node lifecycle controller",
-            nodelifecycle::run(c, cfg, s).await,
-        )
-    });
-    let (c, s) = (client.clone(), stop.clone());
-    tasks.spawn(async move { ("endpoints controller", endpoints::run(c, s).await) });
-    let (c, cfg, s) = (client.clone(), config.clone(), stop.clone());
-    tasks.spawn(async move { ("disruption controller", disruption::run(c, cfg, s).await) });
-    let (c, cfg, s) = (client.clone(), config.clone(), stop.clone());
-    tasks.spawn(async move {
-        (
-            "resourcequota controller",
-            resourcequota::run(c, cfg, s).await,
-        )
-    });
-    let (c, cfg, s) = (client.clone(), config.clone(), stop.clone());
-    tasks.spawn(async move {
-        (
-            "horizontal pod autoscaler controller",
-            podautoscaler::run(c, cfg, s).await,
-        )
-    });
-    let s = stop.clone();
-    tasks.spawn(async move { ("garbage collector", gc::run(client, config, s).await) });
+    let mut tasks = JoinSet::new();
+    let (i, c, s) = (&informers, &config, &stop);
+    spawn(
+        &mut tasks,
+        "namespace controller",
+        namespace::run(i.clone(), c.clone(), s.clone()),
+    );
+    spawn(
+        &mut tasks,
+        "service account controller",
+        serviceaccounts::run(i.clone(), c.clone(), s.clone()),
+    );
+    spawn(
+        &mut tasks,
+        "node lifecycle controller",
+        nodelifecycle::run(i.clone(), c.clone(), s.clone()),
+    );
+    spawn(
+        &mut tasks,
+        "endpoints controller",
+        endpoints::run(i.clone(), s.clone()),
+    );
+    spawn(
+        &mut tasks,
+        "disruption controller",
+        disruption::run(i.clone(), c.clone(), s.clone()),
+    );
+    spawn(
+        &mut tasks,
+        "resourcequota controller",
+        resourcequota::run(i.clone(), c.clone(), s.clone()),
+    );
+    spawn(
+        &mut tasks,
+        "horizontal pod autoscaler controller",
+        podautoscaler::run(i.clone(), c.clone(), s.clone()),
+    );
+    spawn(
+        &mut tasks,
+        "garbage collector",
+        gc::run(informers, config, stop.clone()),
+    );
     let mut first_error = None;
     while let Some(joined) = tasks.join_next().await {
         let result = match joined {
@@ -162,6 +170,16 @@ pub async fn run(
         }
     }
     first_error.map_or(Ok(()), Err)
+}
+
+type Named = (&'static str, anyhow::Result<()>);
+
+fn spawn(
+    tasks: &mut JoinSet<Named>,
+    name: &'static str,
+    controller: impl Future<Output = anyhow::Result<()>> + Send + 'static,
+) {
+    tasks.spawn(async move { (name, controller.await) });
 }
 
 /// A controller driven by a work queue of keys.

@@ -21,6 +21,7 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
+use skiff_workloads::Informers;
 use tokio_util::sync::CancellationToken;
 
 use crate::Config;
@@ -76,10 +77,11 @@ struct Context {
 
 /// Runs the controller until `shutdown` is cancelled.
 pub async fn run(
-    client: Client,
+    informers: Informers,
     config: Config,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let client = informers.client().clone();
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let context = Arc::new(Context {
         catalog: SharedCatalog::new(client.clone(), config.discovery_interval),

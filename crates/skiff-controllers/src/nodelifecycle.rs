@@ -29,7 +29,7 @@ use kube::api::{Patch, PatchParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
-use skiff_workloads::informer::Informer;
+use skiff_workloads::informer::Informers;
 use skiff_workloads::util::{is_pod_ready, now};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -49,11 +49,12 @@ pub const LEASE_NAMESPACE: &str = "kube-node-lease";
 const KUBELET_CONDITIONS: [&str; 4] = ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure"];
 
 /// Runs the node lifecycle controller and the taint eviction controller until `shutdown`.
-pub async fn run(client: Client, config: Config, shutdown: CancellationToken) -> Result<()> {
-    let mut nodes = Informer::new(Api::<Node>::all(client.clone()));
-    let leases = Informer::new(Api::<Lease>::namespaced(client.clone(), LEASE_NAMESPACE));
-    let mut pods = Informer::new(Api::<Pod>::all(client.clone()));
-    let eviction = TaintEviction::new(client.clone(), &mut nodes, &mut pods, shutdown.clone());
+pub async fn run(informers: Informers, config: Config, shutdown: CancellationToken) -> Result<()> {
+    let client = informers.client().clone();
+    let nodes = informers.all::<Node>();
+    let leases = informers.namespaced::<Lease>(LEASE_NAMESPACE);
+    let pods = informers.all::<Pod>();
+    let eviction = TaintEviction::new(client.clone(), &nodes, &pods, shutdown.clone());
     let mut monitor = Monitor {
         client: client.clone(),
         config,
@@ -63,16 +64,6 @@ pub async fn run(client: Client, config: Config, shutdown: CancellationToken) ->
         recorder: Recorder::new(client, "node-controller"),
         health: HashMap::new(),
     };
-    let informers = tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            tokio::join!(
-                nodes.run(shutdown.clone()),
-                leases.run(shutdown.clone()),
-                pods.run(shutdown),
-            );
-        }
-    });
     crate::wait_ready(&monitor.nodes, &shutdown).await;
     crate::wait_ready(&monitor.leases, &shutdown).await;
     crate::wait_ready(&monitor.pods, &shutdown).await;
@@ -81,7 +72,6 @@ pub async fn run(client: Client, config: Config, shutdown: CancellationToken) ->
         "node lifecycle controller started"
     );
     tokio::join!(monitor.run(&shutdown), crate::work(eviction, 2));
-    informers.await.context("the node watches panicked")?;
     Ok(())
 }
 

@@ -35,7 +35,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client};
 use serde_json::json;
 use skiff_workloads::events::{NORMAL, Recorder, WARNING};
-use skiff_workloads::informer::{Change, Informer};
+use skiff_workloads::informer::{Change, Informers};
 use skiff_workloads::queue::Queue;
 use skiff_workloads::util::{key_of, now, split_key};
 use tokio_util::sync::CancellationToken;
@@ -149,19 +149,20 @@ impl MetricsSource for ResourceMetricsApi {
 }
 
 /// Runs the HPA controller, reading metrics through the API, until `shutdown`.
-pub async fn run(client: Client, config: Config, shutdown: CancellationToken) -> Result<()> {
-    let metrics = ResourceMetricsApi::new(client.clone());
-    run_with(client, config, metrics, shutdown).await
+pub async fn run(informers: Informers, config: Config, shutdown: CancellationToken) -> Result<()> {
+    let metrics = ResourceMetricsApi::new(informers.client().clone());
+    run_with(informers, config, metrics, shutdown).await
 }
 
 /// Runs the HPA controller with the given metrics source until `shutdown`.
 pub async fn run_with<M: MetricsSource>(
-    client: Client,
+    informers: Informers,
     config: Config,
     metrics: M,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    let mut hpas = Informer::new(Api::<HorizontalPodAutoscaler>::all(client.clone()));
+    let client = informers.client().clone();
+    let hpas = informers.all::<HorizontalPodAutoscaler>();
     let controller = Arc::new(HpaController {
         catalog: SharedCatalog::new(client.clone(), config.discovery_interval),
         recorder: Recorder::new(client.clone(), "horizontal-pod-autoscaler"),
@@ -178,13 +179,9 @@ pub async fn run_with<M: MetricsSource>(
         Change::Deleted(hpa) => c.forget(&key_of(hpa)),
         Change::Resynced => {}
     });
-    let informer = tokio::spawn(hpas.run(shutdown.clone()));
     crate::wait_ready(&controller.hpas, &shutdown).await;
     tracing::info!("horizontal pod autoscaler controller started");
     crate::work(Arc::clone(&controller), WORKERS).await;
-    informer
-        .await
-        .context("the horizontal pod autoscaler controller's watch panicked")?;
     Ok(())
 }
 

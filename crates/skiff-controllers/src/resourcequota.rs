@@ -25,7 +25,7 @@ use kube::api::{DynamicObject, ListParams, PostParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::Value;
-use skiff_workloads::informer::{Change, Informer};
+use skiff_workloads::informer::{Change, Informers};
 use skiff_workloads::queue::Queue;
 use skiff_workloads::util::{key_of, split_key};
 use tokio_util::sync::CancellationToken;
@@ -37,8 +37,9 @@ use crate::discovery::SharedCatalog;
 const WORKERS: usize = 2;
 
 /// Runs the resourcequota controller until `shutdown`.
-pub async fn run(client: Client, config: Config, shutdown: CancellationToken) -> Result<()> {
-    let mut quotas = Informer::new(Api::<ResourceQuota>::all(client.clone()));
+pub async fn run(informers: Informers, config: Config, shutdown: CancellationToken) -> Result<()> {
+    let client = informers.client().clone();
+    let quotas = informers.all::<ResourceQuota>();
     let controller = Arc::new(QuotaController {
         catalog: SharedCatalog::new(client.clone(), config.discovery_interval),
         client: client.clone(),
@@ -51,29 +52,16 @@ pub async fn run(client: Client, config: Config, shutdown: CancellationToken) ->
         Change::Applied(_) | Change::Deleted(_) => {}
         Change::Resynced => c.enqueue_all(),
     });
-    let mut pods = Informer::new(Api::<Pod>::all(client.clone()));
+    let pods = informers.all::<Pod>();
     pods.on_change(recount_on_change(Arc::clone(&controller)));
-    let mut services = Informer::new(Api::<Service>::all(client.clone()));
+    let services = informers.all::<Service>();
     services.on_change(recount_on_change(Arc::clone(&controller)));
-    let mut config_maps = Informer::new(Api::<ConfigMap>::all(client.clone()));
+    let config_maps = informers.all::<ConfigMap>();
     config_maps.on_change(recount_on_change(Arc::clone(&controller)));
-    let mut secrets = Informer::new(Api::<Secret>::all(client.clone()));
+    let secrets = informers.all::<Secret>();
     secrets.on_change(recount_on_change(Arc::clone(&controller)));
-    let mut claims = Informer::new(Api::<PersistentVolumeClaim>::all(client));
+    let claims = informers.all::<PersistentVolumeClaim>();
     claims.on_change(recount_on_change(Arc::clone(&controller)));
-    let informers = tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            tokio::join!(
-                quotas.run(shutdown.clone()),
-                pods.run(shutdown.clone()),
-                services.run(shutdown.clone()),
-                config_maps.run(shutdown.clone()),
-                secrets.run(shutdown.clone()),
-                claims.run(shutdown),
-            );
-        }
-    });
     crate::wait_ready(&controller.quotas, &shutdown).await;
     tracing::info!("resourcequota controller started");
     let resync = {
@@ -90,9 +78,6 @@ pub async fn run(client: Client, config: Config, shutdown: CancellationToken) ->
         }
     };
     tokio::join!(crate::work(Arc::clone(&controller), WORKERS), resync);
-    informers
-        .await
-        .context("the resourcequota controller's watches panicked")?;
     Ok(())
 }
 

@@ -14,6 +14,7 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
+use skiff_workloads::Informers;
 use tokio_util::sync::CancellationToken;
 
 use crate::Config;
@@ -39,10 +40,11 @@ struct Context {
 
 /// Runs the controller until `shutdown` is cancelled.
 pub async fn run(
-    client: Client,
+    informers: Informers,
     config: Config,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let client = informers.client().clone();
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let accounts: Api<ServiceAccount> = Api::all(client.clone());
     let config_maps: Api<ConfigMap> = Api::all(client.clone());

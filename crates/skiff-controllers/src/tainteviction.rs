@@ -45,8 +45,8 @@ impl TaintEviction {
     /// Builds the controller over the given informers, registering its handlers.
     pub(crate) fn new(
         client: Client,
-        nodes: &mut Informer<Node>,
-        pods: &mut Informer<Pod>,
+        nodes: &Informer<Node>,
+        pods: &Informer<Pod>,
         shutdown: CancellationToken,
     ) -> Arc<TaintEviction> {
         let controller = Arc::new(TaintEviction {

@@ -15,6 +15,7 @@ use serde_json::json;
 use skiff_controllers::Config;
 use skiff_testkit::TestServer;
 use skiff_testkit::eventually;
+use skiff_workloads::Informers;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -30,7 +31,7 @@ struct Cluster {
 impl Cluster {
     async fn start<F, Fut>(controllers: F) -> Cluster
     where
-        F: FnOnce(Client, Config, CancellationToken) -> Fut,
+        F: FnOnce(Informers, Config, CancellationToken) -> Fut,
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
         let _ = tracing_subscriber::fmt()
@@ -41,7 +42,8 @@ impl Cluster {
         let stop = CancellationToken::new();
         let mut config = Config::new(CA);
         config.discovery_interval = Duration::from_secs(5);
-        let running = tokio::spawn(controllers(server.client(), config, stop.clone()));
+        let informers = Informers::new(server.client(), stop.clone());
+        let running = tokio::spawn(controllers(informers, config, stop.clone()));
         Cluster {
             server,
             stop,

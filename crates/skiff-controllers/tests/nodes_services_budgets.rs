@@ -18,6 +18,7 @@ use skiff_agent::{Simulation, SimulationConfig};
 use skiff_controllers::Config;
 use skiff_testkit::TestServer;
 use skiff_testkit::eventually;
+use skiff_workloads::Informers;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -53,10 +54,11 @@ impl Cluster {
 
     fn run<F, Fut>(&mut self, controller: F)
     where
-        F: FnOnce(Client, Config, CancellationToken) -> Fut,
+        F: FnOnce(Informers, Config, CancellationToken) -> Fut,
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
-        let task = controller(self.client(), Self::config(), self.stop.clone());
+        let informers = Informers::new(self.client(), self.stop.clone());
+        let task = controller(informers, Self::config(), self.stop.clone());
         self.running.push(tokio::spawn(task));
     }
 

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use skiff_controllers::Config;
 use skiff_testkit::TestServer;
 use skiff_testkit::eventually;
+use skiff_workloads::Informers;
 use tokio_util::sync::CancellationToken;
 
 /// A server with the HPA controller running (a 1 s sync period), and a client.
@@ -27,7 +28,7 @@ async fn start() -> (TestServer, Client, CancellationToken) {
     let mut config = Config::new("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
     config.hpa_sync_period = Duration::from_secs(1);
     tokio::spawn(skiff_controllers::podautoscaler::run(
-        client.clone(),
+        Informers::new(client.clone(), stop.clone()),
         config,
         stop.clone(),
     ));

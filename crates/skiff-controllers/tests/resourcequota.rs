@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use skiff_controllers::Config;
 use skiff_testkit::TestServer;
 use skiff_testkit::eventually;
+use skiff_workloads::Informers;
 use tokio_util::sync::CancellationToken;
 
 /// The quota's `status.used` once it equals `expected`.
@@ -49,7 +50,7 @@ async fn quota_usage_is_counted_charged_and_released() {
     let mut config = Config::new("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
     config.quota_resync_interval = Duration::from_secs(1);
     let controller = tokio::spawn(skiff_controllers::resourcequota::run(
-        client.clone(),
+        Informers::new(client.clone(), stop.clone()),
         config,
         stop.clone(),
     ));
@@ -173,7 +174,7 @@ async fn scoped_quotas_count_only_the_pods_they_match() {
     let stop = CancellationToken::new();
     let config = Config::new("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
     let controller = tokio::spawn(skiff_controllers::resourcequota::run(
-        client.clone(),
+        Informers::new(client.clone(), stop.clone()),
         config,
         stop.clone(),
     ));

@@ -197,17 +197,21 @@ impl Scheduler {
 
     /// Watches, schedules and binds until `shutdown`; then waits for bindings in flight.
     pub async fn run(mut self, shutdown: CancellationToken) -> Result<()> {
+        // Managed fields are a third of a pod and never looked at here (nor by upstream's
+        // scheduler, which trims them from its informers too).
         let mut pods = watcher::watcher(
             Api::<Pod>::all(self.client.clone()),
             watcher::Config::default(),
         )
         .default_backoff()
+        .modify(|pod| pod.metadata.managed_fields = None)
         .boxed();
         let mut nodes = watcher::watcher(
             Api::<Node>::all(self.client.clone()),
             watcher::Config::default(),
         )
         .default_backoff()
+        .modify(|node| node.metadata.managed_fields = None)
         .boxed();
         let mut retry = tokio::time::interval(self.config.retry_interval);
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

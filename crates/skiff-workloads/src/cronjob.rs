@@ -171,8 +171,8 @@ impl CronJobController {
     /// Builds the controller over the given informers, registering its handlers.
     pub(crate) fn new(
         client: Client,
-        cronjobs: &mut Informer<CronJob>,
-        jobs: &mut Informer<Job>,
+        cronjobs: &Informer<CronJob>,
+        jobs: &Informer<Job>,
         clock: Clock,
         shutdown: CancellationToken,
     ) -> Arc<Self> {

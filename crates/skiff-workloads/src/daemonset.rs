@@ -79,10 +79,10 @@ impl DaemonSetController {
     /// Builds the controller over the given informers, registering its handlers.
     pub(crate) fn new(
         client: Client,
-        daemonsets: &mut Informer<DaemonSet>,
-        revisions: &mut Informer<ControllerRevision>,
-        pods: &mut Informer<Pod>,
-        nodes: &mut Informer<Node>,
+        daemonsets: &Informer<DaemonSet>,
+        revisions: &Informer<ControllerRevision>,
+        pods: &Informer<Pod>,
+        nodes: &Informer<Node>,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         let controller = Arc::new(DaemonSetController {

@@ -53,9 +53,9 @@ impl DeploymentController {
     /// Builds the controller over the given informers, registering its handlers.
     pub(crate) fn new(
         client: Client,
-        deployments: &mut Informer<Deployment>,
-        replicasets: &mut Informer<ReplicaSet>,
-        pods: &mut Informer<Pod>,
+        deployments: &Informer<Deployment>,
+        replicasets: &Informer<ReplicaSet>,
+        pods: &Informer<Pod>,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         let controller = Arc::new(DeploymentController {
@@ -940,35 +940,4 @@ fn old_pods_running(
                 Some("Succeeded" | "Failed")
             )
     })
-}
-
-/// Runs the Deployment controller alone (with its own informers) until `shutdown`.
-pub async fn run_deployments(client: Client, shutdown: CancellationToken) -> Result<()> {
-    let mut deployments = Informer::new(Api::<Deployment>::all(client.clone()));
-    let mut replicasets = Informer::new(Api::<ReplicaSet>::all(client.clone()));
-    let mut pods = Informer::new(Api::<Pod>::all(client.clone()));
-    let controller = DeploymentController::new(
-        client,
-        &mut deployments,
-        &mut replicasets,
-        &mut pods,
-        shutdown.clone(),
-    );
-    let stores = (deployments.store(), replicasets.store(), pods.store());
-    let informers = tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            tokio::join!(
-                deployments.run(shutdown.clone()),
-                replicasets.run(shutdown.clone()),
-                pods.run(shutdown),
-            );
-        }
-    });
-    crate::wait_ready(&stores.0, &shutdown).await;
-    crate::wait_ready(&stores.1, &shutdown).await;
-    crate::wait_ready(&stores.2, &shutdown).await;
-    controller.run(crate::WORKERS).await;
-    informers.await?;
-    Ok(())
 }

@@ -366,8 +366,8 @@ impl JobController {
     /// Builds the controller over the given informers, registering its handlers.
     pub(crate) fn new(
         client: Client,
-        jobs: &mut Informer<Job>,
-        pods: &mut Informer<Pod>,
+        jobs: &Informer<Job>,
+        pods: &Informer<Pod>,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         let controller = Arc::new(JobController {

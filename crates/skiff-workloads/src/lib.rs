@@ -43,17 +43,15 @@ use anyhow::Result;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
+use kube::Resource;
 use kube::runtime::reflector::Store;
-use kube::{Api, Client, Resource};
 use tokio_util::sync::CancellationToken;
 
 pub use cronjob::Clock;
-pub use deployment::run_deployments;
-pub use replicaset::{run_replicasets, run_replication_controllers};
+pub use informer::Informers;
 
 use crate::cronjob::CronJobController;
 use crate::deployment::DeploymentController;
-use crate::informer::Informer;
 use crate::job::JobController;
 use crate::replicaset::ReplicaController;
 use crate::ttl::TtlController;
@@ -63,41 +61,37 @@ pub(crate) const WORKERS: usize = 4;
 
 /// Runs the Deployment, ReplicaSet, ReplicationController, DaemonSet, StatefulSet, Job,
 /// TTL-after-finished and CronJob controllers until `shutdown`, sharing one watch per kind.
-pub async fn run(client: Client, shutdown: CancellationToken) -> Result<()> {
-    run_with_clock(client, shutdown, Clock::system()).await
+pub async fn run(informers: Informers, shutdown: CancellationToken) -> Result<()> {
+    run_with_clock(informers, shutdown, Clock::system()).await
 }
 
 /// [`run`] with the CronJob controller on `clock` (tests run it faster than real time).
 pub async fn run_with_clock(
-    client: Client,
+    informers: Informers,
     shutdown: CancellationToken,
     clock: Clock,
 ) -> Result<()> {
-    let mut deployments = Informer::new(Api::<Deployment>::all(client.clone()));
-    let mut replicasets = Informer::new(Api::<ReplicaSet>::all(client.clone()));
-    let mut rcs = Informer::new(Api::<ReplicationController>::all(client.clone()));
-    let mut pods = Informer::new(Api::<Pod>::all(client.clone()));
-    let mut jobs = Informer::new(Api::<Job>::all(client.clone()));
-    let mut cronjobs = Informer::new(Api::<CronJob>::all(client.clone()));
+    let client = informers.client().clone();
+    let deployments = informers.all::<Deployment>();
+    let replicasets = informers.all::<ReplicaSet>();
+    let rcs = informers.all::<ReplicationController>();
+    let pods = informers.all::<Pod>();
+    let jobs = informers.all::<Job>();
+    let cronjobs = informers.all::<CronJob>();
 
     let deployment = DeploymentController::new(
         client.clone(),
-        &mut deployments,
-        &mut replicasets,
-        &mut pods,
+        &deployments,
+        &replicasets,
+        &pods,
         shutdown.clone(),
     );
-    let replicaset = ReplicaController::new(
-        client.clone(),
-        &mut replicasets,
-        &mut pods,
-        shutdown.clone(),
-    );
-    let apps = apps::AppsControllers::new(client.clone(), &mut pods, shutdown.clone());
-    let rc = ReplicaController::new(client.clone(), &mut rcs, &mut pods, shutdown.clone());
-    let job = JobController::new(client.clone(), &mut jobs, &mut pods, shutdown.clone());
-    let ttl = TtlController::new(client.clone(), &mut jobs, shutdown.clone());
-    let cronjob = CronJobController::new(client, &mut cronjobs, &mut jobs, clock, shutdown.clone());
+    let replicaset = ReplicaController::new(client.clone(), &replicasets, &pods, shutdown.clone());
+    let apps = apps::AppsControllers::new(&informers, &pods, shutdown.clone());
+    let rc = ReplicaController::new(client.clone(), &rcs, &pods, shutdown.clone());
+    let job = JobController::new(client.clone(), &jobs, &pods, shutdown.clone());
+    let ttl = TtlController::new(client.clone(), &jobs, shutdown.clone());
+    let cronjob = CronJobController::new(client, &cronjobs, &jobs, clock, shutdown.clone());
 
     let stores = (
         deployments.store(),
@@ -107,19 +101,6 @@ pub async fn run_with_clock(
         jobs.store(),
         cronjobs.store(),
     );
-    let informers = tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            tokio::join!(
-                deployments.run(shutdown.clone()),
-                replicasets.run(shutdown.clone()),
-                rcs.run(shutdown.clone()),
-                pods.run(shutdown.clone()),
-                jobs.run(shutdown.clone()),
-                cronjobs.run(shutdown),
-            );
-        }
-    });
     wait_ready(&stores.0, &shutdown).await;
     wait_ready(&stores.1, &shutdown).await;
     wait_ready(&stores.2, &shutdown).await;
@@ -136,7 +117,6 @@ pub async fn run_with_clock(
         cronjob.run(WORKERS),
         apps.run(),
     );
-    informers.await?;
     Ok(())
 }
 

@@ -216,8 +216,8 @@ impl<K: ReplicaKind> ReplicaController<K> {
     /// Builds the controller over the given informers, registering its handlers.
     pub(crate) fn new(
         client: Client,
-        objects: &mut Informer<K>,
-        pods: &mut Informer<Pod>,
+        objects: &Informer<K>,
+        pods: &Informer<Pod>,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         let component = if K::kind(&()) == "ReplicaSet" {
@@ -606,38 +606,6 @@ fn pods_to_delete(pods: &[Arc<Pod>], related: &[Arc<Pod>], count: usize) -> Vec<
         .take(count)
         .map(|(_, pod)| Arc::clone(pod))
         .collect()
-}
-
-/// Runs the ReplicaSet controller alone (with its own informers) until `shutdown`.
-pub async fn run_replicasets(client: Client, shutdown: CancellationToken) -> Result<()> {
-    run_alone::<ReplicaSet>(client, shutdown).await
-}
-
-/// Runs the ReplicationController controller alone (with its own informers) until
-/// `shutdown`.
-pub async fn run_replication_controllers(
-    client: Client,
-    shutdown: CancellationToken,
-) -> Result<()> {
-    run_alone::<ReplicationController>(client, shutdown).await
-}
-
-async fn run_alone<K: ReplicaKind>(client: Client, shutdown: CancellationToken) -> Result<()> {
-    let mut objects = Informer::new(Api::<K>::all(client.clone()));
-    let mut pods = Informer::new(Api::<Pod>::all(client.clone()));
-    let controller = ReplicaController::new(client, &mut objects, &mut pods, shutdown.clone());
-    let stores = (objects.store(), pods.store());
-    let informers = tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            tokio::join!(objects.run(shutdown.clone()), pods.run(shutdown));
-        }
-    });
-    crate::wait_ready(&stores.0, &shutdown).await;
-    crate::wait_ready(&stores.1, &shutdown).await;
-    controller.run(crate::WORKERS).await;
-    informers.await?;
-    Ok(())
 }
 
 #[cfg(test)]

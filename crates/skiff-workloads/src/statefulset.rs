@@ -75,10 +75,10 @@ impl StatefulSetController {
     /// Builds the controller over the given informers, registering its handlers.
     pub(crate) fn new(
         client: Client,
-        sets: &mut Informer<StatefulSet>,
-        revisions: &mut Informer<ControllerRevision>,
-        pods: &mut Informer<Pod>,
-        claims: &mut Informer<PersistentVolumeClaim>,
+        sets: &Informer<StatefulSet>,
+        revisions: &Informer<ControllerRevision>,
+        pods: &Informer<Pod>,
+        claims: &Informer<PersistentVolumeClaim>,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         let controller = Arc::new(StatefulSetController {

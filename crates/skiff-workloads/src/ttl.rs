@@ -56,7 +56,7 @@ impl TtlController {
     /// Builds the controller over the Job informer, registering its handler.
     pub(crate) fn new(
         client: Client,
-        jobs: &mut Informer<Job>,
+        jobs: &Informer<Job>,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         let controller = Arc::new(TtlController {

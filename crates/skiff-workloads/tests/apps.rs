@@ -15,6 +15,7 @@ use kube::{Api, Client};
 use serde_json::json;
 use skiff_testkit::TestServer;
 use skiff_testkit::eventually;
+use skiff_workloads::Informers;
 use tokio_util::sync::CancellationToken;
 
 struct Env {
@@ -40,7 +41,10 @@ impl Env {
             .await
             .unwrap();
         let shutdown = CancellationToken::new();
-        tokio::spawn(skiff_workloads::run(client.clone(), shutdown.clone()));
+        tokio::spawn(skiff_workloads::run(
+            Informers::new(client.clone(), shutdown.clone()),
+            shutdown.clone(),
+        ));
         Env {
             server,
             client,

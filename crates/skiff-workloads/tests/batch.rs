@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use skiff_testkit::TestServer;
 use skiff_testkit::{eventually, eventually_within};
 use skiff_workloads::Clock;
+use skiff_workloads::Informers;
 use skiff_workloads::job::{COMPLETION_INDEX, TRACKING_FINALIZER};
 use tokio_util::sync::CancellationToken;
 
@@ -45,7 +46,7 @@ impl Env {
             .unwrap();
         let shutdown = CancellationToken::new();
         tokio::spawn(skiff_workloads::run_with_clock(
-            client.clone(),
+            Informers::new(client.clone(), shutdown.clone()),
             shutdown.clone(),
             clock,
         ));

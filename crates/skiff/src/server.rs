@@ -203,13 +203,16 @@ impl Components {
             };
             let mut tasks = tokio::task::JoinSet::new();
             if self.controllers {
-                let (workloads, stop) = (client.clone(), shutdown.clone());
+                // One informer per kind for all the controllers, as kube-controller-manager
+                // shares its informer factory.
+                let informers = skiff_workloads::Informers::new(client.clone(), shutdown.clone());
+                let (workloads, stop) = (informers.clone(), shutdown.clone());
                 tasks.spawn(async move {
                     if let Err(err) = skiff_workloads::run(workloads, stop).await {
                         tracing::error!(error = %format!("{err:#}"), "workload controllers stopped");
                     }
                 });
-                let (core, stop) = (client.clone(), shutdown.clone());
+                let (core, stop) = (informers, shutdown.clone());
                 let config = skiff_controllers::Config::new(self.root_ca_pem)
                     .with_node_monitor_grace_period(self.node_monitor_grace_period);
                 tasks.spawn(async move {
