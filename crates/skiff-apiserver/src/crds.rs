@@ -278,7 +278,7 @@ pub(crate) fn serve_stored(state: &AppState) {
 
 fn serve(state: &AppState, crds: &[Value]) {
     let builtin = Registry::builtin();
-    let extra = crds.iter().flat_map(|crd| resources_of(crd)).collect();
+    let extra = crds.iter().flat_map(resources_of).collect();
     let registry = builtin.extended(extra);
     let schemas = Schemas::new(&registry);
     state.serve(registry, schemas);
