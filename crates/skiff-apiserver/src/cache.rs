@@ -3,16 +3,23 @@
 //! watchers cost the store one watch; each event is decoded and encoded once, whoever
 //! receives it.
 //!
+//! Objects are held compactly, as [`CachedObject`]s: the object's JSON (with its
+//! `resourceVersion`), encoded once when the change is applied, and the few strings selectors
+//! read ([`Attrs`]). A decoded `serde_json::Value` costs many times its JSON; JSON lists and
+//! watch events are written from the bytes as they are, and other readers decode on demand.
+//!
 //! Invariants: `State::revision` is the newest store revision applied; `history` holds every
-//! event after `State::oldest`, in revision order; an event is broadcast while the state lock
-//! is held, so a watcher that takes a snapshot and subscribes under the lock misses nothing
-//! and sees nothing twice. A watch from before the window is served by the store's own
-//! history (or answered 410 Expired once that is compacted). Lock order: the state lock, then
-//! the channels' own locks (the applier sends under the state lock); nothing may hold a
-//! channel guard (a `watch::Ref`) while it takes the state lock.
+//! event after `State::oldest`, in revision order (it keeps at most `HISTORY` events and
+//! `HISTORY_BYTES` of their objects' JSON; `oldest` moves up to each event dropped); an event
+//! is broadcast while the state lock is held, so a watcher that takes a snapshot and
+//! subscribes under the lock misses nothing and sees nothing twice. A watch from before the
+//! window is served by the store's own history (or answered 410 Expired once that is
+//! compacted). Lock order: the state lock, then the channels' own locks (the applier sends
+//! under the state lock); nothing may hold a channel guard (a `watch::Ref`) while it takes
+//! the state lock.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -24,12 +31,15 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::ApiError;
-use crate::selector::Selectors;
+use crate::selector::{Attrs, Selectors};
 
 /// Where every object key starts.
 const ROOT: &str = "/registry/";
 /// Events kept for watchers that resume from a recent revision.
 const HISTORY: usize = 16 * 1024;
+/// At most this much of those events' objects' JSON: the window is shorter when objects are
+/// large, rather than the cache's memory larger.
+const HISTORY_BYTES: usize = 64 * 1024 * 1024;
 /// Events a live watcher may fall behind before it is cut off (it then resumes).
 const LIVE_BUFFER: usize = 8 * 1024;
 /// How long a request for a revision the cache has not seen yet waits for it.
@@ -53,6 +63,51 @@ impl Change {
     }
 }
 
+/// One version of an object as the cache holds it: its JSON, compact and with
+/// `resourceVersion` filled in, and what selectors read of it.
+#[derive(Debug)]
+pub(crate) struct CachedObject {
+    json: Bytes,
+    attrs: Attrs,
+}
+
+impl CachedObject {
+    /// `object`, an object of `group`/`plural` (the core group is `""`).
+    pub(crate) fn new(object: &Value, group: &str, plural: &str) -> CachedObject {
+        CachedObject {
+            json: encode(object),
+            attrs: Attrs::of(object, group, plural),
+        }
+    }
+
+    /// The object as JSON, encoded once for every reader.
+    pub(crate) fn json(&self) -> &Bytes {
+        &self.json
+    }
+
+    /// Its labels and selectable fields, without decoding it.
+    pub(crate) fn attrs(&self) -> &Attrs {
+        &self.attrs
+    }
+
+    /// The object, decoded (for readers that need more than its JSON or attributes).
+    pub(crate) fn to_value(&self) -> Value {
+        // The bytes were encoded from a `Value` that the same parser had decoded from the
+        // store, so they decode (within its nesting limit) again.
+        serde_json::from_slice(&self.json).expect("the cache's own JSON decodes")
+    }
+
+    /// The same object with its `resourceVersion` set to `revision` (a deletion's).
+    fn at_revision(&self, revision: i64) -> CachedObject {
+        let mut object = self.to_value();
+        set_resource_version(&mut object, revision);
+        CachedObject {
+            json: encode(&object),
+            attrs: self.attrs.clone(),
+        }
+    }
+}
+
 /// One applied change, shared by every watcher that receives it.
 #[derive(Debug)]
 pub(crate) struct CacheEvent {
@@ -60,47 +115,38 @@ pub(crate) struct CacheEvent {
     pub key: String,
     pub revision: i64,
     /// The object after the change (for a deletion: as it was, at the deletion's revision).
-    pub object: Arc<Value>,
+    pub object: Arc<CachedObject>,
     /// The object before the change, to tell when it enters or leaves a selection.
-    pub prev: Option<Arc<Value>>,
-    encoded: OnceLock<Bytes>,
-}
-
-impl CacheEvent {
-    fn new(
-        change: Change,
-        key: String,
-        revision: i64,
-        object: Arc<Value>,
-        prev: Option<Arc<Value>>,
-    ) -> CacheEvent {
-        CacheEvent {
-            change,
-            key,
-            revision,
-            object,
-            prev,
-            encoded: OnceLock::new(),
-        }
-    }
-
-    /// The object as JSON, encoded once for all watchers.
-    pub(crate) fn encoded_object(&self) -> &Bytes {
-        self.encoded.get_or_init(|| {
-            Bytes::from(serde_json::to_vec(&*self.object).expect("a JSON value always encodes"))
-        })
-    }
+    pub prev: Option<Arc<CachedObject>>,
 }
 
 struct State {
-    objects: BTreeMap<String, Arc<Value>>,
+    objects: BTreeMap<String, Arc<CachedObject>>,
     history: VecDeque<Arc<CacheEvent>>,
+    /// The length of the JSON of the objects of the events in `history`.
+    history_bytes: usize,
     /// The newest revision applied.
     revision: i64,
     /// Every event after this revision is in `history`.
     oldest: i64,
     /// Set once the feed from the store has failed; the cache is then stale.
     broken: Option<String>,
+}
+
+impl State {
+    /// Appends `event` to the history, dropping the oldest events while it holds more than
+    /// `max_events` or more than `max_bytes` of JSON; `oldest` follows what is dropped.
+    fn record(&mut self, event: Arc<CacheEvent>, max_events: usize, max_bytes: usize) {
+        self.history_bytes += event.object.json.len();
+        self.history.push_back(event);
+        while self.history.len() > max_events || self.history_bytes > max_bytes {
+            let Some(dropped) = self.history.pop_front() else {
+                break;
+            };
+            self.history_bytes -= dropped.object.json.len();
+            self.oldest = dropped.revision;
+        }
+    }
 }
 
 struct Shared {
@@ -137,7 +183,7 @@ pub(crate) enum Delivery {
         change: Change,
         event: Arc<CacheEvent>,
     },
-    Snapshot(Arc<Value>),
+    Snapshot(Arc<CachedObject>),
     /// The watcher has seen everything up to this revision (for bookmarks).
     Progress(i64),
     /// The requested history is gone (410 Expired) or the feed failed.
@@ -170,6 +216,7 @@ impl WatchCache {
             state: RwLock::new(State {
                 objects,
                 history: VecDeque::new(),
+                history_bytes: 0,
                 revision,
                 oldest: revision,
                 broken: None,
@@ -246,19 +293,23 @@ impl WatchCache {
     }
 
     /// The object at `key`, as far as the cache has seen.
-    pub(crate) fn get(&self, key: &str) -> Option<Arc<Value>> {
+    pub(crate) fn get(&self, key: &str) -> Option<Arc<CachedObject>> {
         let state = self.shared.state.read().expect("not poisoned");
         state.objects.get(key).cloned()
     }
 
     /// The objects under `prefix` that `selectors` select, with the revision they are as of.
-    pub(crate) fn list(&self, prefix: &str, selectors: &Selectors) -> (i64, Vec<Arc<Value>>) {
+    pub(crate) fn list(
+        &self,
+        prefix: &str,
+        selectors: &Selectors,
+    ) -> (i64, Vec<Arc<CachedObject>>) {
         let state = self.shared.state.read().expect("not poisoned");
         let items = state
             .objects
             .range(prefix.to_owned()..)
             .take_while(|(key, _)| key.starts_with(prefix))
-            .filter(|(_, object)| selectors.matches(object))
+            .filter(|(_, object)| selectors.matches(object.attrs()))
             .map(|(_, object)| object.clone())
             .collect();
         (state.revision, items)
@@ -290,7 +341,7 @@ impl WatchCache {
                     .objects
                     .range(prefix.clone()..)
                     .take_while(|(key, _)| key.starts_with(&prefix))
-                    .filter(|(_, object)| selectors.matches(object))
+                    .filter(|(_, object)| selectors.matches(object.attrs()))
                     .map(|(_, object)| Delivery::Snapshot(object.clone()))
                     .collect(),
                 Start::After(revision) if revision >= state.oldest => state
@@ -385,8 +436,11 @@ fn select(event: &Arc<CacheEvent>, prefix: &str, selectors: &Selectors) -> Optio
     if !event.key.starts_with(prefix) {
         return None;
     }
-    let now = selectors.matches(&event.object);
-    let before = event.prev.as_ref().is_some_and(|p| selectors.matches(p));
+    let now = selectors.matches(event.object.attrs());
+    let before = event
+        .prev
+        .as_ref()
+        .is_some_and(|p| selectors.matches(p.attrs()));
     let change = match event.change {
         Change::Added if now => Change::Added,
         Change::Deleted if now => Change::Deleted,
@@ -428,40 +482,41 @@ async fn feed_from(shared: Arc<Shared>, mut feed: skiff_store::Watch, shutdown: 
 /// Applies one store event. The previous value is the object the cache already holds, shared
 /// rather than decoded again; a value that is not JSON (logged) only advances the revision.
 fn apply(shared: &Shared, event: &skiff_store::Event) {
+    // Decoded and encoded before the lock is taken: that needs nothing of the state.
+    let put = match event.kind {
+        EventKind::Put => decode(&event.kv, event.revision).map(Arc::new),
+        EventKind::Delete => None,
+    };
     let mut state = shared.state.write().expect("not poisoned");
     let key = event.kv.key.clone();
     let held = state.objects.get(&key).cloned();
     let cached = match event.kind {
-        EventKind::Put => decode(&event.kv, event.revision).map(|object| {
+        EventKind::Put => put.map(|object| {
             let change = if held.is_some() {
                 Change::Modified
             } else {
                 Change::Added
             };
-            CacheEvent::new(change, key.clone(), event.revision, Arc::new(object), held)
+            CacheEvent {
+                change,
+                key: key.clone(),
+                revision: event.revision,
+                object,
+                prev: held,
+            }
         }),
         EventKind::Delete => held
-            .clone()
             .or_else(|| {
                 let prev = event.prev.as_ref()?;
                 decode(prev, prev.mod_revision).map(Arc::new)
             })
-            .map(|last| {
+            .map(|last| CacheEvent {
+                change: Change::Deleted,
+                key: key.clone(),
+                revision: event.revision,
                 // A deleted object is reported as it was, at the deletion's revision.
-                let mut object = (*last).clone();
-                if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-                    metadata.insert(
-                        "resourceVersion".to_owned(),
-                        Value::String(event.revision.to_string()),
-                    );
-                }
-                CacheEvent::new(
-                    Change::Deleted,
-                    key.clone(),
-                    event.revision,
-                    Arc::new(object),
-                    Some(last),
-                )
+                object: Arc::new(last.at_revision(event.revision)),
+                prev: Some(last),
             }),
     };
     state.revision = state.revision.max(event.revision);
@@ -475,12 +530,7 @@ fn apply(shared: &Shared, event: &skiff_store::Event) {
                 state.objects.insert(key, cached.object.clone());
             }
         }
-        state.history.push_back(cached.clone());
-        if state.history.len() > HISTORY
-            && let Some(dropped) = state.history.pop_front()
-        {
-            state.oldest = dropped.revision;
-        }
+        state.record(cached.clone(), HISTORY, HISTORY_BYTES);
         // Sent under the lock: see the module's invariants.
         let _ = shared.events.send(cached);
     }
@@ -493,56 +543,232 @@ fn to_cache_event(event: &skiff_store::Event) -> Option<CacheEvent> {
         .as_ref()
         .and_then(|kv| decode(kv, kv.mod_revision))
         .map(Arc::new);
-    match event.kind {
+    let (change, object) = match event.kind {
         EventKind::Put => {
-            let object = Arc::new(decode(&event.kv, event.revision)?);
             let change = if prev.is_some() {
                 Change::Modified
             } else {
                 Change::Added
             };
-            Some(CacheEvent::new(
-                change,
-                event.kv.key.clone(),
-                event.revision,
-                object,
-                prev,
-            ))
+            (change, decode(&event.kv, event.revision)?)
         }
-        EventKind::Delete => {
-            // A deleted object is reported as it was, at the deletion's revision.
-            let last = event.prev.as_ref()?;
-            let object = Arc::new(decode(last, event.revision)?);
-            Some(CacheEvent::new(
-                Change::Deleted,
-                event.kv.key.clone(),
-                event.revision,
-                object,
-                prev,
-            ))
-        }
-    }
+        // A deleted object is reported as it was, at the deletion's revision.
+        EventKind::Delete => (
+            Change::Deleted,
+            decode(event.prev.as_ref()?, event.revision)?,
+        ),
+    };
+    Some(CacheEvent {
+        change,
+        key: event.kv.key.clone(),
+        revision: event.revision,
+        object: Arc::new(object),
+        prev,
+    })
 }
 
 /// A stored value with its `resourceVersion` filled in; `None` for the allocator's keys, which
 /// hold no objects, and (logged) for anything else that is not JSON.
-fn decode(kv: &KeyValue, revision: i64) -> Option<Value> {
+fn decode(kv: &KeyValue, revision: i64) -> Option<CachedObject> {
     if kv.key.starts_with(crate::allocator::RANGES_PREFIX) {
         return None;
     }
     match serde_json::from_slice::<Value>(&kv.value) {
         Ok(mut object) => {
-            if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-                metadata.insert(
-                    "resourceVersion".to_owned(),
-                    Value::String(revision.to_string()),
-                );
-            }
-            Some(object)
+            set_resource_version(&mut object, revision);
+            let (group, plural) = kind_of(&kv.key);
+            Some(CachedObject::new(&object, group, plural))
         }
         Err(e) => {
             tracing::error!(key = %kv.key, error = %e, "stored object is not JSON; not cached");
             None
         }
+    }
+}
+
+fn set_resource_version(object: &mut Value, revision: i64) {
+    if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        metadata.insert(
+            "resourceVersion".to_owned(),
+            Value::String(revision.to_string()),
+        );
+    }
+}
+
+/// The group (`""` for the core group) and plural of the objects under `key`
+/// (`/registry/<group>/<plural>/...`, see `objects::key`).
+fn kind_of(key: &str) -> (&str, &str) {
+    let mut parts = key.strip_prefix(ROOT).unwrap_or(key).split('/');
+    let group = parts.next().unwrap_or_default();
+    let plural = parts.next().unwrap_or_default();
+    (if group == "core" { "" } else { group }, plural)
+}
+
+/// Compact JSON in an allocation of its own length (an encoder's buffer grows by doubling,
+/// and the cache keeps these for long).
+fn encode(object: &Value) -> Bytes {
+    let json = serde_json::to_vec(object).expect("a JSON value always encodes");
+    Bytes::from(json.into_boxed_slice())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn shared() -> Shared {
+        Shared {
+            state: RwLock::new(State {
+                objects: BTreeMap::new(),
+                history: VecDeque::new(),
+                history_bytes: 0,
+                revision: 1,
+                oldest: 1,
+                broken: None,
+            }),
+            events: broadcast::channel(16).0,
+            revision: watch::channel(1).0,
+        }
+    }
+
+    fn kv(key: &str, revision: i64, value: &Value) -> KeyValue {
+        KeyValue {
+            key: key.to_owned(),
+            create_revision: revision,
+            mod_revision: revision,
+            value: Bytes::from(value.to_string()),
+        }
+    }
+
+    fn put(key: &str, revision: i64, value: &Value, prev: Option<KeyValue>) -> skiff_store::Event {
+        skiff_store::Event {
+            kind: EventKind::Put,
+            revision,
+            kv: kv(key, revision, value),
+            prev,
+        }
+    }
+
+    fn pod(phase: &str) -> Value {
+        json!({
+            "kind": "Pod", "apiVersion": "v1",
+            "metadata": {"name": "p", "namespace": "ns", "labels": {"app": "web"}},
+            "spec": {"nodeName": "n1"},
+            "status": {"phase": phase},
+        })
+    }
+
+    const KEY: &str = "/registry/core/pods/ns/p";
+
+    #[test]
+    fn objects_are_held_as_json_with_their_revision_and_selectable_attributes() {
+        let shared = shared();
+        apply(&shared, &put(KEY, 2, &pod("Pending"), None));
+        let held = shared.state.read().unwrap().objects[KEY].clone();
+        let mut expected = pod("Pending");
+        expected["metadata"]["resourceVersion"] = json!("2");
+        assert_eq!(held.to_value(), expected);
+        assert_eq!(
+            serde_json::from_slice::<Value>(held.json()).unwrap(),
+            expected
+        );
+        let attrs = held.attrs();
+        assert_eq!((attrs.name(), attrs.namespace()), (Some("p"), Some("ns")));
+        use crate::selector::Selectable;
+        assert_eq!(attrs.label("app"), Some("web"));
+        assert_eq!(attrs.field("spec.nodeName").as_deref(), Some("n1"));
+        assert_eq!(attrs.field("status.phase").as_deref(), Some("Pending"));
+    }
+
+    #[test]
+    fn events_share_the_held_objects_and_deletions_carry_the_deletion_revision() {
+        let shared = shared();
+        apply(&shared, &put(KEY, 2, &pod("Pending"), None));
+        let first = shared.state.read().unwrap().objects[KEY].clone();
+        apply(
+            &shared,
+            &put(KEY, 3, &pod("Running"), Some(kv(KEY, 2, &pod("Pending")))),
+        );
+        apply(
+            &shared,
+            &skiff_store::Event {
+                kind: EventKind::Delete,
+                revision: 4,
+                kv: KeyValue {
+                    key: KEY.to_owned(),
+                    create_revision: 0,
+                    mod_revision: 4,
+                    value: Bytes::new(),
+                },
+                prev: Some(kv(KEY, 3, &pod("Running"))),
+            },
+        );
+        let state = shared.state.read().unwrap();
+        assert!(state.objects.is_empty());
+        let changes: Vec<_> = state
+            .history
+            .iter()
+            .map(|e| (e.change, e.revision))
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                (Change::Added, 2),
+                (Change::Modified, 3),
+                (Change::Deleted, 4)
+            ]
+        );
+        // The modification's previous object is the one the cache held, not a new copy.
+        assert!(Arc::ptr_eq(state.history[1].prev.as_ref().unwrap(), &first));
+        let deleted = &state.history[2];
+        assert!(Arc::ptr_eq(
+            deleted.prev.as_ref().unwrap(),
+            &state.history[1].object
+        ));
+        let object = deleted.object.to_value();
+        assert_eq!(object["metadata"]["resourceVersion"], "4");
+        assert_eq!(object["status"]["phase"], "Running");
+        assert_eq!(deleted.object.attrs(), state.history[1].object.attrs());
+        assert_eq!(state.revision, 4);
+    }
+
+    #[test]
+    fn the_history_is_bounded_by_events_and_by_bytes() {
+        let shared = shared();
+        let mut state = shared.state.write().unwrap();
+        let event = |revision: i64| {
+            let object = CachedObject::new(&pod("Running"), "", "pods");
+            Arc::new(CacheEvent {
+                change: Change::Modified,
+                key: KEY.to_owned(),
+                revision,
+                object: Arc::new(object),
+                prev: None,
+            })
+        };
+        let size = event(0).object.json.len();
+        for revision in 2..=5 {
+            state.record(event(revision), 3, usize::MAX);
+        }
+        assert_eq!(state.history.len(), 3);
+        assert_eq!(state.oldest, 2);
+        assert_eq!(state.history_bytes, 3 * size);
+        state.record(event(6), 3, 2 * size);
+        let kept: Vec<i64> = state.history.iter().map(|e| e.revision).collect();
+        assert_eq!(kept, [5, 6]);
+        assert_eq!(state.oldest, 4);
+        assert_eq!(state.history_bytes, 2 * size);
+        // Every event after `oldest` is still in the history.
+        assert_eq!(state.history.front().unwrap().revision, state.oldest + 1);
+    }
+
+    #[test]
+    fn keys_name_their_group_and_plural() {
+        assert_eq!(kind_of("/registry/core/pods/ns/p"), ("", "pods"));
+        assert_eq!(
+            kind_of("/registry/apps/deployments/ns/d"),
+            ("apps", "deployments")
+        );
+        assert_eq!(kind_of("/registry/core/nodes/n1"), ("", "nodes"));
     }
 }

@@ -265,9 +265,10 @@ fn resources_of(crd: &Value) -> Vec<Resource> {
         .collect()
 }
 
-fn definitions(state: &AppState) -> Vec<Arc<Value>> {
+fn definitions(state: &AppState) -> Vec<Value> {
     let prefix = format!("/registry/{GROUP}/{PLURAL}/");
-    state.cache.list(&prefix, &Selectors::default()).1
+    let (_, crds) = state.cache.list(&prefix, &Selectors::default());
+    crds.iter().map(|crd| crd.to_value()).collect()
 }
 
 /// Serves what the stored definitions define, now.
@@ -275,9 +276,9 @@ pub(crate) fn serve_stored(state: &AppState) {
     serve(state, &definitions(state));
 }
 
-fn serve(state: &AppState, crds: &[Arc<Value>]) {
+fn serve(state: &AppState, crds: &[Value]) {
     let builtin = Registry::builtin();
-    let extra = crds.iter().flat_map(|crd| resources_of(crd)).collect();
+    let extra = crds.iter().flat_map(resources_of).collect();
     let registry = builtin.extended(extra);
     let schemas = Schemas::new(&registry);
     state.serve(registry, schemas);

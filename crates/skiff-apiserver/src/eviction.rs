@@ -33,9 +33,9 @@ pub(crate) async fn evict(
         let prefix = objects::prefix(budgets, Some(namespace));
         let (_, candidates) = state.cache.list(&prefix, &Selectors::default());
         let labels = labels_of(&pod);
-        let matching: Vec<&Value> = candidates
+        let matching: Vec<Value> = candidates
             .iter()
-            .map(AsRef::as_ref)
+            .map(|budget| budget.to_value())
             .filter(|budget| selects(budget, &labels))
             .collect();
         match matching.as_slice() {

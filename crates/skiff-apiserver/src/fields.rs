@@ -2,9 +2,12 @@
 //! fields each kind may be selected by (kube-apiserver's field label tables, as data), and
 //! matching an object. Selecting by a field a kind does not support is a 400, as upstream.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use crate::registry::Resource;
+use crate::selector::Selectable;
 
 /// One `field=value` or `field!=value` term.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,41 +141,67 @@ impl FieldSelector {
         self.terms.is_empty()
     }
 
-    pub fn matches(&self, object: &Value) -> bool {
-        self.terms
-            .iter()
-            .all(|term| (field_value(object, &term.field) == term.value) == term.equal)
+    /// Whether `object` (a decoded object, or the watch cache's extract of one) has the
+    /// selected fields.
+    pub(crate) fn matches(&self, object: &(impl Selectable + ?Sized)) -> bool {
+        self.terms.iter().all(|term| {
+            let found = object.field(path_of(&term.field));
+            let text = found.as_deref().unwrap_or(missing_as(&term.field));
+            (text == term.value) == term.equal
+        })
     }
 }
 
-/// A field of an object as the string kube-apiserver compares: missing fields are empty,
-/// booleans and numbers in their text form.
-fn field_value(object: &Value, field: &str) -> String {
-    // Events' `source` selects `source.component`; PersistentVolumes' legacy `name`.
-    let path = match field {
+/// Where in an object a selectable field is: Events' `source` selects `source.component`,
+/// PersistentVolumes' legacy `name` is `metadata.name`.
+fn path_of(field: &str) -> &str {
+    match field {
         "source" => "source.component",
         "name" => "metadata.name",
         other => other,
-    };
-    let mut at = object;
-    for part in path.split('.') {
-        match at.get(part) {
-            Some(next) => at = next,
-            None => {
-                return match field {
-                    "spec.hostNetwork" | "spec.unschedulable" => "false".to_owned(),
-                    _ => String::new(),
-                };
-            }
+    }
+}
+
+/// What a missing field compares as: kube-apiserver's `false` for the boolean fields, else
+/// empty.
+fn missing_as(field: &str) -> &'static str {
+    match field {
+        "spec.hostNetwork" | "spec.unschedulable" => "false",
+        _ => "",
+    }
+}
+
+/// The object paths the field selectors of `group`/`plural` read (the core group is `""`),
+/// each once: what the watch cache keeps of an object for them.
+pub(crate) fn selectable_paths(group: &str, plural: &str) -> Vec<&'static str> {
+    let kind_fields = KIND_FIELDS
+        .iter()
+        .filter(|(g, p, _)| *g == group && *p == plural)
+        .flat_map(|(_, _, fields)| fields.iter());
+    let mut paths: Vec<&'static str> = Vec::new();
+    for field in COMMON_FIELDS.iter().chain(kind_fields) {
+        let path = path_of(field);
+        if !paths.contains(&path) {
+            paths.push(path);
         }
     }
-    match at {
-        Value::String(s) => s.clone(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::Null => String::new(),
-        other => other.to_string(),
+    paths
+}
+
+/// The value at a dotted `path` of `object` as the text kube-apiserver compares: strings as
+/// they are, booleans and numbers in their text form, null as empty; `None` when absent.
+pub(crate) fn text_at<'a>(object: &'a Value, path: &str) -> Option<Cow<'a, str>> {
+    let mut at = object;
+    for part in path.split('.') {
+        at = at.get(part)?;
     }
+    Some(match at {
+        Value::String(s) => Cow::Borrowed(s.as_str()),
+        Value::Bool(b) => Cow::Owned(b.to_string()),
+        Value::Number(n) => Cow::Owned(n.to_string()),
+        Value::Null => Cow::Borrowed(""),
+        other => Cow::Owned(other.to_string()),
+    })
 }
 
 /// Splits on `separator` not preceded by a backslash.

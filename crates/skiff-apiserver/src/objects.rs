@@ -5,8 +5,10 @@
 use serde_json::{Value, json};
 use skiff_store::{Error as StoreError, KeyRange, KeyValue, ReadAt, Store};
 
+use std::sync::Arc;
+
 use crate::ApiError;
-use crate::cache::WatchCache;
+use crate::cache::{CachedObject, WatchCache};
 use crate::registry::Resource;
 use crate::selector::Selectors;
 
@@ -130,14 +132,14 @@ pub(crate) async fn create(
     if let Some(ns) = namespace {
         // The cache holds every namespace; only one it has not seen yet costs a store read.
         let found = match cache.get(&namespace_key(ns)) {
-            Some(found) => found,
+            Some(found) => found.to_value(),
             None => {
                 let (_, found) = store
                     .get(&namespace_key(ns), ReadAt::Latest)
                     .await
                     .map_err(store_error)?;
                 let found = found.ok_or_else(|| ApiError::not_found_namespace(ns))?;
-                std::sync::Arc::new(decode(&found)?)
+                decode(&found)?
             }
         };
         if found["metadata"]["deletionTimestamp"].is_string() {
@@ -758,7 +760,7 @@ pub(crate) async fn list(
     resource: &Resource,
     namespace: Option<&str>,
     options: &ListOptions,
-) -> Result<Value, ApiError> {
+) -> Result<List, ApiError> {
     let prefix = prefix(resource, namespace);
     let whole = KeyRange::prefix(&prefix).map_err(store_error)?;
     let (range, at) = match (&options.continue_token, options.exact) {
@@ -813,7 +815,11 @@ pub(crate) async fn list(
         Some(last) if more => Some(encode_continue(page.revision, last)),
         _ => None,
     };
-    Ok(list_body(resource, page.revision, continue_token, items))
+    Ok(List {
+        revision: page.revision,
+        continue_token,
+        items: Items::Decoded(items),
+    })
 }
 
 /// A list from the watch cache, as of `revision` or newer (`None`: consistent with the
@@ -826,7 +832,7 @@ pub(crate) async fn list_cached(
     selectors: &Selectors,
     not_older_than: Option<i64>,
     limit: usize,
-) -> Result<Option<Value>, ApiError> {
+) -> Result<Option<List>, ApiError> {
     match not_older_than {
         Some(revision) => cache.wait_for(revision).await?,
         None => cache.sync().await?,
@@ -835,27 +841,102 @@ pub(crate) async fn list_cached(
     if limit > 0 && items.len() > limit {
         return Ok(None);
     }
-    let items = items.iter().map(|object| (**object).clone()).collect();
-    Ok(Some(list_body(resource, revision, None, items)))
+    Ok(Some(List {
+        revision,
+        continue_token: None,
+        items: Items::Encoded(items),
+    }))
 }
 
-/// The `<Kind>List` kube-apiserver returns.
-fn list_body(
-    resource: &Resource,
-    revision: i64,
-    continue_token: Option<String>,
-    items: Vec<Value>,
-) -> Value {
-    let mut metadata = json!({ "resourceVersion": revision.to_string() });
-    if let Some(token) = continue_token {
-        metadata["continue"] = json!(token);
+/// A `<Kind>List` (one page of it) to reply with.
+pub(crate) struct List {
+    pub revision: i64,
+    pub continue_token: Option<String>,
+    pub items: Items,
+}
+
+/// A list's items: decoded (read from the store), or the watch cache's, kept encoded so that
+/// a JSON reply costs their bytes rather than a decoded copy of each.
+pub(crate) enum Items {
+    Decoded(Vec<Value>),
+    Encoded(Vec<Arc<CachedObject>>),
+}
+
+impl List {
+    /// The list's `metadata`.
+    pub(crate) fn metadata(&self) -> Value {
+        let mut metadata = json!({ "resourceVersion": self.revision.to_string() });
+        if let Some(token) = &self.continue_token {
+            metadata["continue"] = json!(token);
+        }
+        metadata
     }
-    json!({
-        "kind": format!("{}List", resource.kind),
-        "apiVersion": resource.group_version(),
-        "metadata": metadata,
-        "items": items,
-    })
+
+    /// The namespace and name of each item.
+    pub(crate) fn names(&self) -> Vec<(Option<String>, String)> {
+        let owned = |s: Option<&str>| s.map(str::to_owned);
+        match &self.items {
+            Items::Decoded(items) => items
+                .iter()
+                .filter_map(|item| {
+                    let metadata = &item["metadata"];
+                    let name = metadata["name"].as_str()?.to_owned();
+                    Some((owned(metadata["namespace"].as_str()), name))
+                })
+                .collect(),
+            Items::Encoded(items) => items
+                .iter()
+                .filter_map(|item| {
+                    let attrs = item.attrs();
+                    Some((owned(attrs.namespace()), attrs.name()?.to_owned()))
+                })
+                .collect(),
+        }
+    }
+
+    /// The items, decoded.
+    pub(crate) fn into_values(self) -> Vec<Value> {
+        match self.items {
+            Items::Decoded(items) => items,
+            Items::Encoded(items) => items.iter().map(|item| item.to_value()).collect(),
+        }
+    }
+
+    /// The `<Kind>List` kube-apiserver returns, as JSON; encoded items are copied as they are.
+    pub(crate) fn to_json(&self, resource: &Resource) -> Vec<u8> {
+        let head = json!({
+            "kind": format!("{}List", resource.kind),
+            "apiVersion": resource.group_version(),
+            "metadata": self.metadata(),
+        });
+        let mut out = serde_json::to_vec(&head).expect("a JSON value always encodes");
+        // Reopen the object for its last member.
+        out.pop();
+        out.extend_from_slice(b",\"items\":[");
+        let mut first = true;
+        let mut comma = |out: &mut Vec<u8>| {
+            if !std::mem::take(&mut first) {
+                out.push(b',');
+            }
+        };
+        match &self.items {
+            Items::Decoded(items) => {
+                for item in items {
+                    comma(&mut out);
+                    serde_json::to_writer(&mut out, item).expect("a JSON value always encodes");
+                }
+            }
+            Items::Encoded(items) => {
+                out.reserve(items.iter().map(|item| item.json().len() + 1).sum());
+                for item in items {
+                    comma(&mut out);
+                    out.extend_from_slice(item.json());
+                }
+            }
+        }
+        out.extend_from_slice(b"]}");
+        out
+    }
 }
 
 /// The namespaces every cluster has, as kube-apiserver creates them.
@@ -973,6 +1054,53 @@ mod tests {
             prefix(&find("deployments"), Some("ns")),
             "/registry/apps/deployments/ns/"
         );
+    }
+
+    #[test]
+    fn lists_encode_the_same_from_decoded_and_cached_items() {
+        let registry = Registry::builtin();
+        let pods = registry.find("", "v1", "pods").unwrap();
+        let items = vec![
+            json!({"metadata": {"name": "a", "namespace": "ns", "resourceVersion": "3"}}),
+            json!({"metadata": {"name": "b", "namespace": "ns", "resourceVersion": "5"}}),
+        ];
+        let cached = items
+            .iter()
+            .map(|item| Arc::new(CachedObject::new(item, "", "pods")))
+            .collect();
+        let expected = json!({
+            "kind": "PodList", "apiVersion": "v1",
+            "metadata": {"resourceVersion": "7", "continue": "t"},
+            "items": items,
+        });
+        for items in [Items::Decoded(items.clone()), Items::Encoded(cached)] {
+            let list = List {
+                revision: 7,
+                continue_token: Some("t".to_owned()),
+                items,
+            };
+            let json: Value = serde_json::from_slice(&list.to_json(pods)).unwrap();
+            assert_eq!(json, expected);
+            assert_eq!(
+                list.names(),
+                [
+                    (Some("ns".to_owned()), "a".to_owned()),
+                    (Some("ns".to_owned()), "b".to_owned())
+                ]
+            );
+            assert_eq!(list.into_values(), items_of(&expected));
+        }
+        let empty = List {
+            revision: 1,
+            continue_token: None,
+            items: Items::Encoded(Vec::new()),
+        };
+        let json: Value = serde_json::from_slice(&empty.to_json(pods)).unwrap();
+        assert_eq!(json["items"], json!([]));
+    }
+
+    fn items_of(list: &Value) -> Vec<Value> {
+        list["items"].as_array().unwrap().clone()
     }
 
     #[test]

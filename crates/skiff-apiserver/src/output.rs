@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use skiff_table::IncludeObject;
 
 use crate::ApiError;
+use crate::objects::List;
 use crate::registry::Resource;
 
 /// The encoding a client asked for.
@@ -63,19 +64,20 @@ impl Output {
     }
 
     /// A list (`<Kind>List`) in this output.
-    pub(crate) fn list(self, resource: &Resource, mut list: Value) -> Response {
+    pub(crate) fn list(self, resource: &Resource, list: List) -> Response {
         match self {
-            Output::Json => Json(list).into_response(),
+            Output::Json => json_reply(StatusCode::OK, list.to_json(resource)),
             Output::Table(include) => {
-                let items = match list["items"].take() {
-                    Value::Array(items) => items,
-                    _ => Vec::new(),
-                };
-                let meta = list["metadata"].take();
-                table_reply(table(resource, include, &items, meta))
+                let meta = list.metadata();
+                table_reply(table(resource, include, &list.into_values(), meta))
             }
         }
     }
+}
+
+/// JSON already encoded, as a reply.
+pub(crate) fn json_reply(code: StatusCode, json: Vec<u8>) -> Response {
+    (code, [(CONTENT_TYPE, "application/json")], json).into_response()
 }
 
 /// Objects of `resource` as a Table; `list_meta` becomes its metadata.

@@ -50,7 +50,7 @@ pub(crate) async fn limit(
             return Ok(());
         }
     }
-    let ranges: Vec<Value> = ranges.iter().map(|r| (**r).clone()).collect();
+    let ranges: Vec<Value> = ranges.iter().map(|r| r.to_value()).collect();
     skiff_defaults::limitrange::admit(resource.kind, object, &ranges)
         .map_err(|why| forbidden(resource, name, &why))
 }
@@ -78,6 +78,7 @@ pub(crate) async fn charge(
     }
     let mut applying = Vec::new();
     for quota in cached {
+        let quota = quota.to_value();
         if skiff_defaults::quota::applies(&quota, resource.group, resource.plural, object)
             && let Some(quota_name) = quota["metadata"]["name"].as_str()
         {

@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::{Extension, Json};
 use serde_json::Value;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
@@ -17,12 +18,12 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use skiff_patch::PatchType;
 
-use crate::cache::Start;
+use crate::cache::{CachedObject, Start};
 use crate::fieldmanager::{self, FieldManager};
 use crate::fields::FieldSelector;
 use crate::objects::ListOptions;
 use crate::openapi::SchemaStrategies;
-use crate::output::{Output, with_warnings};
+use crate::output::{Output, json_reply, with_warnings};
 use crate::registry::{Registry, Resource};
 use crate::selector::{LabelSelector, Selectors};
 use crate::subresource::{self, View};
@@ -235,7 +236,7 @@ async fn list(
     resource: &Resource,
     namespace: Option<&str>,
     query: &ListQuery,
-) -> Result<Value, ApiError> {
+) -> Result<objects::List, ApiError> {
     let limit = limit(query)?;
     let freshness = freshness(query, limit)?;
     let selectors = selectors(query, resource)?;
@@ -1004,21 +1005,22 @@ pub(crate) async fn delete(
     query: Result<Query<ListQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let target = target(&uri)?;
     let options = delete_options(&raw, &headers, body)?;
     let registry = state.registry();
     let Some(name) = target.name else {
         let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
         let resource = resolve(&registry, &target, "deletecollection")?;
-        return Ok(Json(
-            delete_collection(&state, resource, target.namespace, &query, &options).await?,
-        ));
+        let deleted =
+            delete_collection(&state, resource, target.namespace, &query, &options).await?;
+        return Ok(json_reply(StatusCode::OK, deleted.to_json(resource)));
     };
     let resource = resolve(&registry, &target, "delete")?;
-    Ok(Json(
-        objects::delete(&state.store, resource, target.namespace, name, &options).await?,
-    ))
+    Ok(
+        Json(objects::delete(&state.store, resource, target.namespace, name, &options).await?)
+            .into_response(),
+    )
 }
 
 /// `DeleteOptions` from the body (JSON or protobuf; may be empty) and the query, which
@@ -1078,33 +1080,37 @@ fn read_delete_options(body: &Value, options: &mut objects::DeleteOptions) {
 }
 
 /// Deletes what a list with the same query returns; returns the deleted objects as a list.
+/// Only the names of the listed objects are read, and each deleted object is kept encoded, so
+/// deleting thousands holds no decoded copy of them all.
 async fn delete_collection(
     state: &AppState,
     resource: &Resource,
     namespace: Option<&str>,
     query: &ListQuery,
     options: &objects::DeleteOptions,
-) -> Result<Value, ApiError> {
+) -> Result<objects::List, ApiError> {
     let listed = list(state, resource, namespace, query).await?;
+    let revision = listed.revision;
+    let names = listed.names();
+    drop(listed);
     let mut deleted = Vec::new();
-    for item in listed["items"].as_array().into_iter().flatten() {
-        let Some(name) = item["metadata"]["name"].as_str() else {
-            continue;
-        };
-        let namespace = item["metadata"]["namespace"].as_str();
-        match objects::delete(&state.store, resource, namespace, name, options).await {
-            Ok(object) => deleted.push(object),
+    for (namespace, name) in names {
+        match objects::delete(&state.store, resource, namespace.as_deref(), &name, options).await {
+            Ok(object) => deleted.push(Arc::new(CachedObject::new(
+                &object,
+                resource.group,
+                resource.plural,
+            ))),
             // Deleted by someone else meanwhile: nothing left to do.
             Err(e) if e.code == StatusCode::NOT_FOUND => {}
             Err(e) => return Err(e),
         }
     }
-    Ok(json!({
-        "kind": format!("{}List", resource.kind),
-        "apiVersion": resource.group_version(),
-        "metadata": { "resourceVersion": listed["metadata"]["resourceVersion"] },
-        "items": deleted,
-    }))
+    Ok(objects::List {
+        revision,
+        continue_token: None,
+        items: objects::Items::Encoded(deleted),
+    })
 }
 
 #[cfg(test)]

@@ -1,8 +1,13 @@
 //! Label selectors as the `labelSelector` query parameter spells them:
 //! `a=b`, `a==b`, `a!=b`, `a in (x,y)`, `a notin (x,y)`, `a`, `!a`, joined by commas.
-//! Pure parsing and matching; no IO.
+//! Pure parsing and matching; no IO. Matching reads an object through [`Selectable`], which a
+//! decoded object and the watch cache's [`Attrs`] (what selectors read, taken out once) both
+//! implement, so both are matched by the same code.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+
+use serde_json::Value;
 
 /// One requirement on one label.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,12 +42,97 @@ impl LabelSelector {
     }
 
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.matches_with(|key| labels.get(key).map(String::as_str))
+    }
+
+    /// Whether labels read by `label` (a key's value, `None` when absent) match.
+    pub(crate) fn matches_with<'a>(&self, label: impl Fn(&str) -> Option<&'a str>) -> bool {
+        let among = |values: &[String], v: &str| values.iter().any(|x| x == v);
         self.requirements.iter().all(|r| match r {
-            Requirement::In(key, values) => labels.get(key).is_some_and(|v| values.contains(v)),
-            Requirement::NotIn(key, values) => labels.get(key).is_none_or(|v| !values.contains(v)),
-            Requirement::Exists(key) => labels.contains_key(key),
-            Requirement::DoesNotExist(key) => !labels.contains_key(key),
+            Requirement::In(key, values) => label(key).is_some_and(|v| among(values, v)),
+            Requirement::NotIn(key, values) => label(key).is_none_or(|v| !among(values, v)),
+            Requirement::Exists(key) => label(key).is_some(),
+            Requirement::DoesNotExist(key) => label(key).is_none(),
         })
+    }
+}
+
+/// What label and field selectors read of an object.
+pub(crate) trait Selectable {
+    /// The value of label `key`; labels that are not strings are absent.
+    fn label(&self, key: &str) -> Option<&str>;
+    /// The value at a field selector's dotted `path` as text (see [`crate::fields::text_at`]);
+    /// `None` when absent.
+    fn field(&self, path: &str) -> Option<Cow<'_, str>>;
+}
+
+impl Selectable for Value {
+    fn label(&self, key: &str) -> Option<&str> {
+        self["metadata"]["labels"].get(key)?.as_str()
+    }
+
+    fn field(&self, path: &str) -> Option<Cow<'_, str>> {
+        crate::fields::text_at(self, path)
+    }
+}
+
+/// What selectors read of an object, taken out of it once: its string labels and, of the
+/// fields its kind may be selected by, those it has. A few short strings, where the decoded
+/// object would be a tree of maps; the watch cache keeps this beside each object's JSON.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Attrs {
+    /// Sorted by key.
+    labels: Box<[(Box<str>, Box<str>)]>,
+    /// Path and text of each selectable field present (`metadata.name` among them).
+    fields: Box<[(&'static str, Box<str>)]>,
+}
+
+impl Attrs {
+    /// The attributes of `object`, an object of `group`/`plural` (the core group is `""`).
+    pub(crate) fn of(object: &Value, group: &str, plural: &str) -> Attrs {
+        let mut labels: Vec<(Box<str>, Box<str>)> = object["metadata"]["labels"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.as_str().into(), v.as_str()?.into())))
+            .collect();
+        labels.sort_unstable();
+        let fields = crate::fields::selectable_paths(group, plural)
+            .into_iter()
+            .filter_map(|path| Some((path, crate::fields::text_at(object, path)?.into())))
+            .collect();
+        Attrs {
+            labels: labels.into_boxed_slice(),
+            fields,
+        }
+    }
+
+    /// `metadata.name`, if set.
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.field_str("metadata.name")
+    }
+
+    /// `metadata.namespace`, if set.
+    pub(crate) fn namespace(&self) -> Option<&str> {
+        self.field_str("metadata.namespace")
+    }
+
+    fn field_str(&self, path: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map(|(_, value)| &**value)
+    }
+}
+
+impl Selectable for Attrs {
+    fn label(&self, key: &str) -> Option<&str> {
+        let at = self.labels.binary_search_by(|(k, _)| (**k).cmp(key)).ok()?;
+        Some(&self.labels[at].1)
+    }
+
+    fn field(&self, path: &str) -> Option<Cow<'_, str>> {
+        self.field_str(path).map(Cow::Borrowed)
     }
 }
 
@@ -58,9 +148,8 @@ impl Selectors {
         self.labels.is_empty() && self.fields.is_empty()
     }
 
-    pub(crate) fn matches(&self, object: &serde_json::Value) -> bool {
-        (self.labels.is_empty() || self.labels.matches(&labels_of(object)))
-            && self.fields.matches(object)
+    pub(crate) fn matches(&self, object: &(impl Selectable + ?Sized)) -> bool {
+        self.labels.matches_with(|key| object.label(key)) && self.fields.matches(object)
     }
 }
 
@@ -290,6 +379,60 @@ mod tests {
             assert_eq!(parsed.matches(&web), on_web, "{selector} on web");
             assert_eq!(parsed.matches(&db), on_db, "{selector} on db");
         }
+    }
+
+    #[test]
+    fn the_extracted_attributes_select_as_the_object_does() {
+        let registry = crate::registry::Registry::builtin();
+        let pods = registry.find("", "v1", "pods").unwrap();
+        let pod = json!({
+            "metadata": {"name": "p", "namespace": "ns", "labels": {"app": "web", "n": 1}},
+            "spec": {"nodeName": "n1", "hostNetwork": true, "restartPolicy": null},
+            "status": {"phase": "Running"},
+        });
+        let bare = json!({"metadata": {"name": "q"}});
+        for (labels, fields) in [
+            ("", ""),
+            ("app=web", ""),
+            ("app!=web", ""),
+            ("n", ""),
+            ("!n", ""),
+            ("app in (db,web),!tier", "metadata.namespace=ns"),
+            ("", "spec.nodeName=n1,status.phase!=Failed"),
+            ("", "spec.nodeName="),
+            ("", "spec.hostNetwork=true"),
+            ("", "spec.hostNetwork=false"),
+            ("", "spec.restartPolicy="),
+            ("", "metadata.name=p"),
+            ("", "metadata.namespace="),
+        ] {
+            let selectors = Selectors {
+                labels: LabelSelector::parse(labels).unwrap(),
+                fields: crate::fields::FieldSelector::parse(fields, pods).unwrap(),
+            };
+            for object in [&pod, &bare] {
+                assert_eq!(
+                    selectors.matches(&Attrs::of(object, "", "pods")),
+                    selectors.matches(object),
+                    "{labels:?} {fields:?} on {object}"
+                );
+            }
+        }
+        let attrs = Attrs::of(&pod, "", "pods");
+        assert!(
+            Selectors {
+                labels: LabelSelector::parse("app=web").unwrap(),
+                fields: crate::fields::FieldSelector::parse("spec.hostNetwork=true", pods).unwrap(),
+            }
+            .matches(&attrs)
+        );
+        assert!(
+            !Selectors {
+                labels: LabelSelector::parse("n").unwrap(),
+                fields: Default::default(),
+            }
+            .matches(&attrs)
+        );
     }
 
     #[test]

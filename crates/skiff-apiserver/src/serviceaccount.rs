@@ -344,7 +344,7 @@ async fn still_bound(state: &AppState, claims: &Claims) -> bool {
         };
         let key = objects::key(resource, namespace, &reference.name);
         let object = match state.cache.get(&key) {
-            Some(object) => Some(object.as_ref().clone()),
+            Some(object) => Some(object.to_value()),
             None => objects::get(&state.store, resource, namespace, &reference.name)
                 .await
                 .ok(),

@@ -12,7 +12,7 @@ use futures::stream::BoxStream;
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::cache::{Delivery, Start};
+use crate::cache::{CachedObject, Delivery, Start};
 use crate::output::{Output, table};
 use crate::registry::Resource;
 use crate::selector::Selectors;
@@ -100,20 +100,9 @@ impl Lines {
             match next? {
                 Delivery::Event { change, event } => {
                     self.seen = event.revision;
-                    return Some(match self.output {
-                        Output::Json => line(change.as_str(), event.encoded_object()),
-                        Output::Table(_) => line(change.as_str(), &self.as_table(&event.object)),
-                    });
+                    return Some(self.event_line(change.as_str(), &event.object));
                 }
-                Delivery::Snapshot(object) => {
-                    let encoded = match self.output {
-                        Output::Json => {
-                            serde_json::to_vec(&*object).expect("a JSON value always encodes")
-                        }
-                        Output::Table(_) => self.as_table(&object),
-                    };
-                    return Some(line("ADDED", &encoded));
-                }
+                Delivery::Snapshot(object) => return Some(self.event_line("ADDED", &object)),
                 Delivery::Progress(revision) => {
                     self.seen = self.seen.max(revision);
                     if self.initial_events_end {
@@ -133,14 +122,19 @@ impl Lines {
         }
     }
 
-    /// An event's object as a one-row Table, as `kubectl get -w` asks for.
-    fn as_table(&self, object: &serde_json::Value) -> Vec<u8> {
+    /// An event's line: the object's cached JSON as it is, or a one-row Table of it, as
+    /// `kubectl get -w` asks for.
+    fn event_line(&self, kind: &str, object: &CachedObject) -> Bytes {
         let Output::Table(include) = self.output else {
-            return serde_json::to_vec(object).expect("a JSON value always encodes");
+            return line(kind, object.json());
         };
+        let object = object.to_value();
         let meta = json!({ "resourceVersion": object["metadata"]["resourceVersion"] });
-        let rendered = table(&self.resource, include, std::slice::from_ref(object), meta);
-        serde_json::to_vec(&rendered).expect("a JSON value always encodes")
+        let rendered = table(&self.resource, include, std::slice::from_ref(&object), meta);
+        line(
+            kind,
+            &serde_json::to_vec(&rendered).expect("a JSON value always encodes"),
+        )
     }
 
     fn bookmark(&self, initial_events_end: bool) -> Bytes {
