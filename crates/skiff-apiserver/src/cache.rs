@@ -18,9 +18,9 @@
 //! under the state lock); nothing may hold a channel guard (a `watch::Ref`) while it takes
 //! the state lock.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -33,6 +33,9 @@ use tokio_util::sync::CancellationToken;
 use crate::ApiError;
 use crate::selector::{Attrs, Selectors};
 
+/// How long a collection found empty by a consistent read is taken as still empty (changes
+/// this cache or server sees end it sooner; it only bounds what another server writes).
+const FOUND_EMPTY_TTL: Duration = Duration::from_secs(10);
 /// Where every object key starts.
 const ROOT: &str = "/registry/";
 /// Events kept for watchers that resume from a recent revision.
@@ -153,6 +156,9 @@ struct Shared {
     state: RwLock<State>,
     events: broadcast::Sender<Arc<CacheEvent>>,
     revision: watch::Sender<i64>,
+    /// Collections a consistent read recently found empty, and when (see
+    /// [`WatchCache::list_or_sync`]). Never held with the state lock.
+    found_empty: Mutex<HashMap<String, Instant>>,
 }
 
 /// The watch cache; cheap to clone.
@@ -223,6 +229,7 @@ impl WatchCache {
             }),
             events,
             revision: watch::channel(revision).0,
+            found_empty: Mutex::default(),
         });
         let shutdown = CancellationToken::new();
         let feeder = tokio::spawn(feed_from(shared.clone(), feed, shutdown.clone()));
@@ -281,6 +288,47 @@ impl WatchCache {
                 self.revision()
             )))
         }
+    }
+
+    /// The objects under `prefix`, for admission: what the cache holds, or, when it holds none,
+    /// what a consistent read finds, so that one created a moment ago counts. A collection
+    /// found empty that way is taken as empty without asking the store again for
+    /// [`FOUND_EMPTY_TTL`], unless an object under it is cached or written through this server
+    /// ([`WatchCache::forget_empty`]) meanwhile: upstream admission's live-lookup cache, which
+    /// spares a create in a namespace with no quota a store round trip.
+    pub(crate) async fn list_or_sync(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<Arc<CachedObject>>, ApiError> {
+        let everything = Selectors::default();
+        let (_, cached) = self.list(prefix, &everything);
+        if !cached.is_empty() {
+            return Ok(cached);
+        }
+        let recently_empty = self
+            .shared
+            .found_empty
+            .lock()
+            .expect("not poisoned")
+            .get(prefix)
+            .is_some_and(|at| at.elapsed() < FOUND_EMPTY_TTL);
+        if recently_empty {
+            return Ok(Vec::new());
+        }
+        self.sync().await?;
+        let (_, found) = self.list(prefix, &everything);
+        if found.is_empty() {
+            let mut empty = self.shared.found_empty.lock().expect("not poisoned");
+            empty.retain(|_, at| at.elapsed() < FOUND_EMPTY_TTL);
+            empty.insert(prefix.to_owned(), Instant::now());
+        }
+        Ok(found)
+    }
+
+    /// Forgets that the collection holding `key` was found empty: an object was just written
+    /// there.
+    pub(crate) fn forget_empty(&self, key: &str) {
+        forget_empty(&self.shared, key);
     }
 
     /// A consistent read: waits until the cache has every write the store has committed.
@@ -481,7 +529,21 @@ async fn feed_from(shared: Arc<Shared>, mut feed: skiff_store::Watch, shutdown: 
 
 /// Applies one store event. The previous value is the object the cache already holds, shared
 /// rather than decoded again; a value that is not JSON (logged) only advances the revision.
+/// Drops the empty mark of the collection `key` is in (its key up to the last `/`).
+fn forget_empty(shared: &Shared, key: &str) {
+    let Some(end) = key.rfind('/') else { return };
+    let mut empty = shared.found_empty.lock().expect("not poisoned");
+    if !empty.is_empty() {
+        empty.remove(&key[..=end]);
+    }
+}
+
 fn apply(shared: &Shared, event: &skiff_store::Event) {
+    // Before the object is visible: an admission that then finds it missing still finds the
+    // empty mark gone and reads again.
+    if event.kind == EventKind::Put {
+        forget_empty(shared, &event.kv.key);
+    }
     // Decoded and encoded before the lock is taken: that needs nothing of the state.
     let put = match event.kind {
         EventKind::Put => decode(&event.kv, event.revision).map(Arc::new),
@@ -628,6 +690,7 @@ mod tests {
             }),
             events: broadcast::channel(16).0,
             revision: watch::channel(1).0,
+            found_empty: Mutex::default(),
         }
     }
 

@@ -174,6 +174,9 @@ pub(crate) async fn create(
             });
         }
     };
+    // A LimitRange or ResourceQuota created here applies to the next create in its namespace,
+    // even one admitted before the watch cache has it.
+    cache.forget_empty(&key);
     object["metadata"]["resourceVersion"] = json!(revision.to_string());
     Ok(object)
 }

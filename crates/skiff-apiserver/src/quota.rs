@@ -11,7 +11,6 @@ use skiff_store::{Error as StoreError, ReadAt, Store};
 
 use crate::cache::WatchCache;
 use crate::registry::Resource;
-use crate::selector::Selectors;
 use crate::{ApiError, objects};
 
 /// How often a charge is retried when other writers keep updating the quota in between.
@@ -27,9 +26,9 @@ fn forbidden(resource: &Resource, name: &str, why: &str) -> ApiError {
     ApiError::forbidden(format!("{group_resource} \"{name}\" is forbidden: {why}"))
 }
 
-/// Applies the namespace's LimitRanges (from the watch cache, synced with the store first when
-/// it has none for the namespace, so that one created just before counts) to a new Pod or PersistentVolumeClaim: their defaults, then
-/// their bounds (403 when one is broken).
+/// Applies the namespace's LimitRanges (from the watch cache, or the store when the cache has
+/// none: [`WatchCache::list_or_sync`]) to a new Pod or PersistentVolumeClaim: their defaults,
+/// then their bounds (403 when one is broken).
 pub(crate) async fn limit(
     cache: &WatchCache,
     resource: &Resource,
@@ -41,14 +40,9 @@ pub(crate) async fn limit(
         return Ok(());
     }
     let prefix = objects::collection_prefix("", "limitranges", Some(namespace));
-    let (_, mut ranges) = cache.list(&prefix, &Selectors::default());
+    let ranges = cache.list_or_sync(&prefix).await?;
     if ranges.is_empty() {
-        // None seen yet may mean one created a moment ago (upstream's live lookup).
-        cache.sync().await?;
-        ranges = cache.list(&prefix, &Selectors::default()).1;
-        if ranges.is_empty() {
-            return Ok(());
-        }
+        return Ok(());
     }
     let ranges: Vec<Value> = ranges.iter().map(|r| r.to_value()).collect();
     skiff_defaults::limitrange::admit(resource.kind, object, &ranges)
@@ -57,9 +51,9 @@ pub(crate) async fn limit(
 
 /// Charges a new object to every ResourceQuota of its namespace that applies to it, or
 /// refuses it (403) when one would be exceeded. A `dry_run` checks without charging. The
-/// quotas are found in the watch cache (synced with the store first when it has none for the
-/// namespace, so a quota created a moment ago counts); each one that applies is then read
-/// from the store and charged with compare-and-swap.
+/// quotas are found in the watch cache (or the store when the cache has none:
+/// [`WatchCache::list_or_sync`], so a quota created a moment ago counts); each one that
+/// applies is then read from the store and charged with compare-and-swap.
 pub(crate) async fn charge(
     store: &Store,
     cache: &WatchCache,
@@ -70,12 +64,7 @@ pub(crate) async fn charge(
     dry_run: bool,
 ) -> Result<(), ApiError> {
     let prefix = objects::collection_prefix("", "resourcequotas", Some(namespace));
-    let (_, mut cached) = cache.list(&prefix, &Selectors::default());
-    if cached.is_empty() {
-        // None seen yet may mean one created a moment ago (upstream's live lookup).
-        cache.sync().await?;
-        cached = cache.list(&prefix, &Selectors::default()).1;
-    }
+    let cached = cache.list_or_sync(&prefix).await?;
     let mut applying = Vec::new();
     for quota in cached {
         let quota = quota.to_value();

@@ -248,3 +248,60 @@ fn creates_waiting_for_the_cache_never_deadlock_with_its_feed() {
     done.recv_timeout(std::time::Duration::from_secs(120))
         .expect("1,200 creates finish within 120 s (a deadlock never does)");
 }
+
+/// A namespace found to have no quota or limit range is remembered as such for a while (to
+/// spare every create a store round trip), but one created through the server counts for the
+/// very next create.
+#[tokio::test]
+async fn a_quota_or_limit_range_created_after_creates_found_none_applies_at_once() {
+    let (app, _dir) = app().await;
+    for round in 0..20 {
+        let ns = format!("round-{round}");
+        let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+        let (code, body) = send(&app, "POST", "/api/v1/namespaces", namespace).await;
+        assert_eq!(code, StatusCode::CREATED, "{body}");
+        let base = format!("/api/v1/namespaces/{ns}");
+        let (code, body) = send(
+            &app,
+            "POST",
+            &format!("{base}/pods"),
+            pod("first", json!({})),
+        )
+        .await;
+        assert_eq!(code, StatusCode::CREATED, "{body}");
+
+        let range = json!({
+            "apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "defaults"},
+            "spec": {"limits": [{"type": "Container", "defaultRequest": {"cpu": "250m"}}]}
+        });
+        let (code, body) = send(&app, "POST", &format!("{base}/limitranges"), range).await;
+        assert_eq!(code, StatusCode::CREATED, "{body}");
+        let (code, defaulted) = send(
+            &app,
+            "POST",
+            &format!("{base}/pods"),
+            pod("second", json!({})),
+        )
+        .await;
+        assert_eq!(code, StatusCode::CREATED, "{defaulted}");
+        assert_eq!(
+            defaulted["spec"]["containers"][0]["resources"]["requests"]["cpu"], "250m",
+            "round {round}"
+        );
+
+        let quota = json!({
+            "apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q"},
+            "spec": {"hard": {"pods": "5"}}
+        });
+        let (code, body) = send(&app, "POST", &format!("{base}/resourcequotas"), quota).await;
+        assert_eq!(code, StatusCode::CREATED, "{body}");
+        let (code, refused) = send(
+            &app,
+            "POST",
+            &format!("{base}/pods"),
+            pod("third", json!({})),
+        )
+        .await;
+        assert_eq!(code, StatusCode::FORBIDDEN, "round {round}: {refused}");
+    }
+}

@@ -1,9 +1,9 @@
 //! The DaemonSet and StatefulSet controllers, built together over the shared informers (their
 //! two kinds, nodes, claims, revisions and pods), and their run loop.
 
+use futures::future::BoxFuture;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod};
-use futures::future::BoxFuture;
 use kube::runtime::reflector::Store;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;

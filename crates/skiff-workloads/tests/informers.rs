@@ -65,7 +65,11 @@ async fn every_controller_shares_one_informer_per_kind() {
             counter.fetch_add(1, Ordering::SeqCst);
         }
     });
-    assert_eq!(resynced.load(Ordering::SeqCst), 1, "a late handler resyncs at once");
+    assert_eq!(
+        resynced.load(Ordering::SeqCst),
+        1,
+        "a late handler resyncs at once"
+    );
 
     // Stored objects do carry managed fields: the informer drops them, the server keeps them.
     let live = config_maps.get("shared").await.unwrap();
