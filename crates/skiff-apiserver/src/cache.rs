@@ -132,6 +132,13 @@ struct State {
     revision: i64,
     /// Every event after this revision is in `history`.
     oldest: i64,
+    /// The revision the cache started from: every event after it was recorded.
+    started: i64,
+    /// The newest revision dropped from `history`, by kind (`/registry/<group>/<plural>/`):
+    /// every event of a kind after its entry (or after `started`) is still in `history`.
+    /// Pod churn moves `oldest` along fast; this keeps watches of quiet kinds resumable, as
+    /// kube-apiserver's cache per resource type does.
+    dropped: HashMap<String, i64>,
     /// Set once the feed from the store has failed; the cache is then stale.
     broken: Option<String>,
 }
@@ -148,6 +155,21 @@ impl State {
             };
             self.history_bytes -= dropped.object.json.len();
             self.oldest = dropped.revision;
+            let kind = kind_prefix(&dropped.key).unwrap_or(ROOT);
+            match self.dropped.get_mut(kind) {
+                Some(revision) => *revision = dropped.revision,
+                None => {
+                    self.dropped.insert(kind.to_owned(), dropped.revision);
+                }
+            }
+        }
+    }
+
+    /// Every event under `prefix` after this revision is in `history`.
+    fn oldest_under(&self, prefix: &str) -> i64 {
+        match kind_prefix(prefix) {
+            Some(kind) => self.dropped.get(kind).copied().unwrap_or(self.started),
+            None => self.oldest,
         }
     }
 }
@@ -225,6 +247,8 @@ impl WatchCache {
                 history_bytes: 0,
                 revision,
                 oldest: revision,
+                started: revision,
+                dropped: HashMap::new(),
                 broken: None,
             }),
             events,
@@ -392,7 +416,7 @@ impl WatchCache {
                     .filter(|(_, object)| selectors.matches(object.attrs()))
                     .map(|(_, object)| Delivery::Snapshot(object.clone()))
                     .collect(),
-                Start::After(revision) if revision >= state.oldest => state
+                Start::After(revision) if revision >= state.oldest_under(&prefix) => state
                     .history
                     .iter()
                     .filter(|e| e.revision > revision)
@@ -666,6 +690,15 @@ fn kind_of(key: &str) -> (&str, &str) {
     (if group == "core" { "" } else { group }, plural)
 }
 
+/// The kind part (`/registry/<group>/<plural>/`) of a key or of a collection's prefix, if it
+/// names a kind.
+fn kind_prefix(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix(ROOT)?;
+    let group_end = rest.find('/')?;
+    let plural_end = group_end + 1 + rest[group_end + 1..].find('/')?;
+    (plural_end > group_end + 1).then(|| &key[..ROOT.len() + plural_end + 1])
+}
+
 /// Compact JSON in an allocation of its own length (an encoder's buffer grows by doubling,
 /// and the cache keeps these for long).
 fn encode(object: &Value) -> Bytes {
@@ -686,6 +719,8 @@ mod tests {
                 history_bytes: 0,
                 revision: 1,
                 oldest: 1,
+                started: 1,
+                dropped: HashMap::new(),
                 broken: None,
             }),
             events: broadcast::channel(16).0,
@@ -833,5 +868,53 @@ mod tests {
             ("apps", "deployments")
         );
         assert_eq!(kind_of("/registry/core/nodes/n1"), ("", "nodes"));
+    }
+
+    #[test]
+    fn a_quiet_kind_stays_resumable_while_another_kind_churns_through_the_history() {
+        let shared = shared();
+        let mut state = shared.state.write().unwrap();
+        let event = |key: &str, revision: i64| {
+            Arc::new(CacheEvent {
+                change: Change::Modified,
+                key: key.to_owned(),
+                revision,
+                object: Arc::new(CachedObject::new(&pod("Running"), "", "pods")),
+                prev: None,
+            })
+        };
+        const DEPLOYMENT: &str = "/registry/apps/deployments/ns/d";
+        state.record(event(DEPLOYMENT, 2), 4, usize::MAX);
+        for revision in 3..=20 {
+            state.record(event(KEY, revision), 4, usize::MAX);
+        }
+        assert_eq!(state.oldest, 16);
+        // The deployment's only event was dropped at 2: from 2 on nothing of its kind is
+        // missing, though the window as a whole starts at 16.
+        assert_eq!(state.oldest_under("/registry/apps/deployments/"), 2);
+        assert_eq!(state.oldest_under("/registry/apps/deployments/ns/"), 2);
+        assert_eq!(state.oldest_under("/registry/core/pods/ns/"), 16);
+        // A kind never seen is complete from where the cache started.
+        assert_eq!(state.oldest_under("/registry/batch/jobs/"), 1);
+        assert_eq!(state.oldest_under(ROOT), 16);
+    }
+
+    #[test]
+    fn kind_prefixes_of_keys_and_collections() {
+        assert_eq!(
+            kind_prefix("/registry/core/pods/ns/p"),
+            Some("/registry/core/pods/")
+        );
+        assert_eq!(
+            kind_prefix("/registry/core/pods/"),
+            Some("/registry/core/pods/")
+        );
+        assert_eq!(
+            kind_prefix("/registry/core/nodes/n1"),
+            Some("/registry/core/nodes/")
+        );
+        assert_eq!(kind_prefix("/registry/core/"), None);
+        assert_eq!(kind_prefix("/registry/"), None);
+        assert_eq!(kind_prefix("/elsewhere/core/pods/"), None);
     }
 }

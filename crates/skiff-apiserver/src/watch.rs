@@ -58,6 +58,7 @@ pub(crate) async fn serve(
         initial_events_end: options.initial_events_end
             && matches!(options.start, Start::Snapshot | Start::SnapshotAfter(_)),
         seen: 0,
+        bookmark_at: tokio::time::Instant::now() + BOOKMARK_EVERY,
         finished: false,
     };
     let body = futures::stream::unfold(lines, move |mut lines| async move {
@@ -80,6 +81,10 @@ struct Lines {
     initial_events_end: bool,
     /// The newest revision this watcher has been brought up to.
     seen: i64,
+    /// When to tell the watcher `seen` unless it has been sent something since: changes to
+    /// other kinds move `seen` without sending anything, and a busy cluster must not keep
+    /// postponing this (a quiet kind's watcher would resume from a revision long gone).
+    bookmark_at: tokio::time::Instant,
     finished: bool,
 }
 
@@ -89,17 +94,17 @@ impl Lines {
             return None;
         }
         loop {
-            let bookmark_at = tokio::time::Instant::now() + BOOKMARK_EVERY;
             let next = tokio::select! {
                 next = self.deliveries.next() => next,
                 () = tokio::time::sleep_until(deadline) => return None,
-                () = tokio::time::sleep_until(bookmark_at), if self.bookmarks && self.seen > 0 => {
+                () = tokio::time::sleep_until(self.bookmark_at), if self.bookmarks && self.seen > 0 => {
                     return Some(self.bookmark(false));
                 }
             };
             match next? {
                 Delivery::Event { change, event } => {
                     self.seen = event.revision;
+                    self.bookmark_at = tokio::time::Instant::now() + BOOKMARK_EVERY;
                     return Some(self.event_line(change.as_str(), &event.object));
                 }
                 Delivery::Snapshot(object) => return Some(self.event_line("ADDED", &object)),
@@ -137,7 +142,8 @@ impl Lines {
         )
     }
 
-    fn bookmark(&self, initial_events_end: bool) -> Bytes {
+    fn bookmark(&mut self, initial_events_end: bool) -> Bytes {
+        self.bookmark_at = tokio::time::Instant::now() + BOOKMARK_EVERY;
         let mut metadata = json!({ "resourceVersion": self.seen.to_string() });
         if initial_events_end {
             metadata["annotations"] = json!({ "k8s.io/initial-events-end": "true" });
@@ -158,4 +164,51 @@ fn line(kind: &str, object: &[u8]) -> Bytes {
     out.extend_from_slice(object);
     out.extend_from_slice(b"}\n");
     Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Registry;
+
+    /// Changes to other kinds reach a watcher only as progress; a steady stream of them must
+    /// not postpone its bookmarks forever, or a quiet kind's watcher resumes from a revision
+    /// the cache has long forgotten.
+    #[tokio::test(start_paused = true)]
+    async fn bookmarks_come_on_time_while_other_kinds_churn() {
+        let churn = futures::stream::unfold(1_i64, |revision| async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Some((Delivery::Progress(revision + 1), revision + 1))
+        });
+        let deployments = Registry::builtin()
+            .resources()
+            .iter()
+            .find(|r| r.group == "apps" && r.plural == "deployments")
+            .unwrap()
+            .clone();
+        let mut lines = Lines {
+            deliveries: churn.boxed(),
+            resource: deployments,
+            output: Output::Json,
+            bookmarks: true,
+            initial_events_end: false,
+            seen: 0,
+            bookmark_at: tokio::time::Instant::now() + BOOKMARK_EVERY,
+            finished: false,
+        };
+        let started = tokio::time::Instant::now();
+        let line = lines
+            .next_line(Instant::now() + Duration::from_secs(600))
+            .await
+            .expect("a bookmark before the deadline");
+        let event: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(event["type"], "BOOKMARK");
+        assert!(started.elapsed() <= BOOKMARK_EVERY + Duration::from_secs(1));
+        let revision: i64 = event["object"]["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(revision >= 250, "the bookmark carries the progress seen: {revision}");
+    }
 }

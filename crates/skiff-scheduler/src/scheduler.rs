@@ -326,7 +326,7 @@ impl Scheduler {
         if node_name(&pod).is_some() {
             self.forget_pending(&key);
             self.assumed.remove(&key);
-            let info = PodInfo::new(pod);
+            let info = PodInfo::new(pod).placed();
             let new = self.snapshot.placement(&key) != info.node_name.as_deref();
             self.snapshot.place_pod(Arc::new(info));
             if new {
@@ -466,7 +466,7 @@ impl Scheduler {
         self.unschedulable.remove(&key);
         self.reported.remove(&key);
         info.node_name = Some(node.clone());
-        self.snapshot.place_pod(Arc::new(info));
+        self.snapshot.place_pod(Arc::new(info.placed()));
         self.assumed.insert(
             key.clone(),
             Assumed {

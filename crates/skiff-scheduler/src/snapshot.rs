@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Container, Node, Pod, PodAffinityTerm, Taint};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    LabelSelector, LabelSelectorRequirement, ObjectMeta,
+};
 
 use crate::quantity;
 use crate::selector::{Labels, label_selector_matches};
@@ -336,6 +338,24 @@ impl PodInfo {
             labels,
             pod: Arc::new(pod),
         }
+    }
+
+    /// The same, for keeping in the snapshot once placed: everything the filters and scores
+    /// read of pods already on nodes is extracted above, so of the pod itself only its
+    /// identity is kept (a whole pod is several KB; ten thousand of them were most of the
+    /// scheduler's memory).
+    pub fn placed(mut self) -> PodInfo {
+        let metadata = &self.pod.metadata;
+        self.pod = Arc::new(Pod {
+            metadata: ObjectMeta {
+                name: metadata.name.clone(),
+                namespace: metadata.namespace.clone(),
+                uid: metadata.uid.clone(),
+                ..ObjectMeta::default()
+            },
+            ..Pod::default()
+        });
+        self
     }
 }
 

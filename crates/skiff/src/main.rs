@@ -34,6 +34,7 @@ enum Command {
     Datastore(datastore::DatastoreCommand),
 }
 
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
