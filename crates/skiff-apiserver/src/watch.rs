@@ -209,6 +209,9 @@ mod tests {
             .unwrap()
             .parse()
             .unwrap();
-        assert!(revision >= 250, "the bookmark carries the progress seen: {revision}");
+        assert!(
+            revision >= 250,
+            "the bookmark carries the progress seen: {revision}"
+        );
     }
 }

@@ -54,12 +54,12 @@ impl AppsControllers {
             daemonsets: daemonset_controller,
             statefulsets: statefulset_controller,
             listed: vec![
-                listed(daemonsets.store()),
-                listed(statefulsets.store()),
-                listed(revisions.store()),
-                listed(nodes.store()),
-                listed(claims.store()),
-                listed(pods.store()),
+                listed(daemonsets.store(), &shutdown),
+                listed(statefulsets.store(), &shutdown),
+                listed(revisions.store(), &shutdown),
+                listed(nodes.store(), &shutdown),
+                listed(claims.store(), &shutdown),
+                listed(pods.store(), &shutdown),
             ],
             shutdown,
         }
@@ -78,11 +78,10 @@ impl AppsControllers {
     }
 }
 
-fn listed<K>(store: Store<K>) -> BoxFuture<'static, ()>
+fn listed<K>(store: Store<K>, shutdown: &CancellationToken) -> BoxFuture<'static, ()>
 where
     K: kube::Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
 {
-    Box::pin(async move {
-        let _ = store.wait_until_ready().await;
-    })
+    let shutdown = shutdown.clone();
+    Box::pin(async move { crate::wait_ready(&store, &shutdown).await })
 }

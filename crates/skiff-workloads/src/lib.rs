@@ -120,13 +120,32 @@ pub async fn run_with_clock(
     Ok(())
 }
 
-/// Waits until a store has its first full list (or shutdown).
+/// Waits until a store has its first full list (or shutdown), saying so every 10 s while it
+/// has not: a controller that never starts is otherwise silent.
+///
+/// Looks again every 100 ms rather than waiting on one `wait_until_ready`: kube-runtime's
+/// readiness signal keeps a single waker, so of several controllers waiting on one shared
+/// store only the last would ever be woken (the others hung for good).
 pub async fn wait_ready<K>(store: &Store<K>, shutdown: &CancellationToken)
 where
     K: Resource<DynamicType = ()> + Clone + 'static,
 {
-    tokio::select! {
-        () = shutdown.cancelled() => {}
-        _ = store.wait_until_ready() => {}
+    const LOOK_AGAIN: std::time::Duration = std::time::Duration::from_millis(100);
+    let started = std::time::Instant::now();
+    let mut warned = 0;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            ready = tokio::time::timeout(LOOK_AGAIN, store.wait_until_ready()) => {
+                if ready.is_ok() {
+                    return;
+                }
+            }
+        }
+        let waited = started.elapsed().as_secs();
+        if waited / 10 > warned {
+            warned = waited / 10;
+            tracing::warn!(kind = %K::kind(&()), waited_s = waited, "still waiting for the first list");
+        }
     }
 }

@@ -76,3 +76,26 @@ async fn every_controller_shares_one_informer_per_kind() {
     assert!(live.metadata.managed_fields.is_some());
     shutdown.cancel();
 }
+
+/// Several controllers wait for the same shared store's first list; every one of them must
+/// go on (kube-runtime's readiness signal alone wakes only the last waiter).
+#[tokio::test]
+async fn every_controller_waiting_on_a_shared_store_starts() {
+    let server = TestServer::start().await.unwrap();
+    let shutdown = CancellationToken::new();
+    let informers = Informers::new(server.client(), shutdown.clone());
+    let store = informers.all::<ConfigMap>().store();
+    let waiters: Vec<_> = (0..5)
+        .map(|_| {
+            let (store, shutdown) = (store.clone(), shutdown.clone());
+            tokio::spawn(async move { skiff_workloads::wait_ready(&store, &shutdown).await })
+        })
+        .collect();
+    for waiter in waiters {
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .expect("every waiter sees the first list")
+            .unwrap();
+    }
+    shutdown.cancel();
+}

@@ -200,6 +200,11 @@ fn micros(d: Duration) -> u64 {
 // ---------------------------------------------------------------------------------------------
 // The server process.
 
+/// The server's log filter: warnings, or `SKIFF_BENCH_SERVER_LOG` to look into a run.
+fn server_log_filter() -> String {
+    std::env::var("SKIFF_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".to_owned())
+}
+
 /// `skiff server` on `127.0.0.1:0`, started from this executable; killed if dropped.
 pub(super) struct ServerProcess {
     child: tokio::process::Child,
@@ -225,7 +230,7 @@ impl ServerProcess {
         command.args(extra_args);
         let started = Instant::now();
         let child = command
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", server_log_filter())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::inherit())
