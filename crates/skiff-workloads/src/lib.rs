@@ -5,7 +5,8 @@
 //! Each controller follows upstream's (`pkg/controller/deployment`, `pkg/controller/replicaset`)
 //! semantics closely enough that `kubectl rollout status|history|undo|restart|pause|resume`
 //! work unchanged. The pieces:
-//! - [`informer`]: a watch into a local store with change handlers;
+//! - [`informer`]: a watch into a local store with change handlers, and [`Informers`], the
+//!   factory that gives every controller of the process the same informer per kind;
 //! - [`queue`]: a deduplicating work queue with per-key backoff;
 //! - [`expectations`]: pod creations and deletions not yet seen by the cache;
 //! - [`replicaset`]: ReplicaSet and ReplicationController (one generic controller);
