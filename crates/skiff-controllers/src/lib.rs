@@ -21,7 +21,8 @@
 //! - [`podautoscaler`]: HorizontalPodAutoscalers (`autoscaling/v2`): the target's replicas
 //!   through its `scale` subresource, kept within the HPA's bounds and driven by its metrics.
 //!
-//! Start at [`run`], which runs them all until `shutdown`; each also runs alone. Events go
+//! Start at [`run`], which runs them all over one `Informers` factory (shared with the
+//! workload controllers) until `shutdown`; each also runs alone, given a factory. Events go
 //! through skiff-workloads' recorder, like its informers and queue.
 
 pub mod discovery;
