@@ -71,20 +71,10 @@ pub async fn run(informers: Informers, config: Config, shutdown: CancellationTok
     crate::wait_ready(&controller.budgets, &shutdown).await;
     crate::wait_ready(&controller.pods, &shutdown).await;
     tracing::info!("disruption controller started");
-    let resync = {
-        let controller = Arc::clone(&controller);
-        let shutdown = shutdown.clone();
-        async move {
-            let mut tick = tokio::time::interval(config.disruption_resync_interval);
-            loop {
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    _ = tick.tick() => controller.enqueue_all(),
-                }
-            }
-        }
-    };
-    tokio::join!(crate::work(controller, WORKERS), resync);
+    let resync = crate::every(config.disruption_resync_interval, &shutdown, || {
+        controller.enqueue_all()
+    });
+    tokio::join!(crate::work(Arc::clone(&controller), WORKERS), resync);
     Ok(())
 }
 

@@ -206,3 +206,15 @@ pub(crate) async fn work<C: Reconcile>(controller: Arc<C>, workers: usize) {
 }
 
 pub(crate) use skiff_workloads::wait_ready;
+
+/// Calls `resync` at once and then every `period` until `shutdown`: a controller's safety net
+/// of looking at everything again, for changes its watches do not show.
+pub(crate) async fn every(period: Duration, shutdown: &CancellationToken, resync: impl Fn()) {
+    let mut tick = tokio::time::interval(period);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => resync(),
+        }
+    }
+}

@@ -64,19 +64,9 @@ pub async fn run(informers: Informers, config: Config, shutdown: CancellationTok
     claims.on_change(recount_on_change(Arc::clone(&controller)));
     crate::wait_ready(&controller.quotas, &shutdown).await;
     tracing::info!("resourcequota controller started");
-    let resync = {
-        let controller = Arc::clone(&controller);
-        let shutdown = shutdown.clone();
-        async move {
-            let mut tick = tokio::time::interval(config.quota_resync_interval);
-            loop {
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    _ = tick.tick() => controller.enqueue_all(),
-                }
-            }
-        }
-    };
+    let resync = crate::every(config.quota_resync_interval, &shutdown, || {
+        controller.enqueue_all()
+    });
     tokio::join!(crate::work(Arc::clone(&controller), WORKERS), resync);
     Ok(())
 }
