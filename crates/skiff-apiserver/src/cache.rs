@@ -38,13 +38,18 @@ use crate::selector::{Attrs, Selectors};
 const FOUND_EMPTY_TTL: Duration = Duration::from_secs(10);
 /// Where every object key starts.
 const ROOT: &str = "/registry/";
-/// Events kept for watchers that resume from a recent revision.
-const HISTORY: usize = 16 * 1024;
+/// Events kept for watchers that resume from a recent revision. Each kind's window starts
+/// after its newest dropped event (see `State::dropped`), so a kind that was quiet while a
+/// burst of pod changes went through stays resumable. Watchers resuming from before their
+/// window relist, as after a compaction; the history is the cache's largest cost after the
+/// objects themselves, so it is kept short, as kube-apiserver's watch cache is.
+const HISTORY: usize = 8 * 1024;
 /// At most this much of those events' objects' JSON: the window is shorter when objects are
 /// large, rather than the cache's memory larger.
-const HISTORY_BYTES: usize = 64 * 1024 * 1024;
-/// Events a live watcher may fall behind before it is cut off (it then resumes).
-const LIVE_BUFFER: usize = 8 * 1024;
+const HISTORY_BYTES: usize = 16 * 1024 * 1024;
+/// Events a live watcher may fall behind before it is cut off (it then resumes from the
+/// history). The channel holds on to this many events too, so it stays within `HISTORY`.
+const LIVE_BUFFER: usize = 4 * 1024;
 /// How long a request for a revision the cache has not seen yet waits for it.
 const FRESHNESS_WAIT: Duration = Duration::from_secs(3);
 
