@@ -34,11 +34,8 @@ enum Command {
     Datastore(datastore::DatastoreCommand),
 }
 
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
+    skiff_alloc::link_tuning();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
