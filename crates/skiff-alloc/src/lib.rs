@@ -39,7 +39,7 @@ pub fn link_tuning() {
 extern "C" fn tune() {
     // mimalloc commits whole arenas up front where the OS overcommits (Linux); committing as
     // pages are used, and decommitting what it purges, kept `skiff bench cluster`'s server
-    // 27 MiB smaller at 10,000 pods (28 MiB idle) at the same throughput.
+    // ~28 MiB smaller at 10,000 pods (~30 MiB idle) at the same throughput.
     #[allow(unsafe_code, reason = "mimalloc's options are set through its C API")]
     // SAFETY: `mi_option_set_default` stores one option's default; it neither allocates nor
     // reads anything that is not initialised yet.

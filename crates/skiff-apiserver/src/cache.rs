@@ -40,9 +40,9 @@ const FOUND_EMPTY_TTL: Duration = Duration::from_secs(10);
 const ROOT: &str = "/registry/";
 /// Events kept for watchers that resume from a recent revision. Each kind's window starts
 /// after its newest dropped event (see `State::dropped`), so a kind that was quiet while a
-/// burst of pod changes went through stays resumable. Watchers resuming from before their
-/// window relist, as after a compaction; the history is the cache's largest cost after the
-/// objects themselves, so it is kept short, as kube-apiserver's watch cache is.
+/// burst of pod changes went through stays resumable from the cache. A watch from before its
+/// window is served from the store's history instead (a query rather than a copy), so the
+/// window, the cache's largest cost after the objects themselves, is kept short.
 const HISTORY: usize = 8 * 1024;
 /// At most this much of those events' objects' JSON: the window is shorter when objects are
 /// large, rather than the cache's memory larger.
