@@ -15,15 +15,16 @@ const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
 
 /// Sets mimalloc's option defaults before anything allocates: mimalloc reserves its first
 /// arena, which serves the process from then on, at the first allocation (before `main`),
-/// with the options of that moment. An entry in `.init_array.00100` runs before the
-/// constructors without a priority (mimalloc's own, and the standard library's).
+/// with the options of that moment. An entry in `.init_array.00101` (the first priority not
+/// reserved to the C implementation) runs before the constructors without a priority
+/// (mimalloc's own, and the standard library's).
 #[cfg(all(feature = "mimalloc", target_os = "linux"))]
 #[allow(
     unsafe_code,
     reason = "a constructor is a function pointer in a chosen section"
 )]
 #[used]
-#[unsafe(link_section = ".init_array.00100")]
+#[unsafe(link_section = ".init_array.00101")]
 static TUNE_BEFORE_FIRST_ALLOCATION: extern "C" fn() = tune;
 
 /// Keeps the constructor above in the binary (a linker drops an archive member nothing
@@ -45,5 +46,21 @@ extern "C" fn tune() {
     // reads anything that is not initialised yet.
     unsafe {
         libmimalloc_sys::mi_option_set_default(ARENA_EAGER_COMMIT, 0);
+    }
+}
+
+#[cfg(all(test, feature = "mimalloc", target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arena_eager_commit_is_off_before_main_unless_the_environment_sets_it() {
+        link_tuning();
+        #[allow(unsafe_code, reason = "reads an option through mimalloc's C API")]
+        // SAFETY: reads one option's value.
+        let value = unsafe { libmimalloc_sys::mi_option_get(ARENA_EAGER_COMMIT) };
+        if std::env::var_os("MIMALLOC_ARENA_EAGER_COMMIT").is_none() {
+            assert_eq!(value, 0, "the constructor did not run");
+        }
     }
 }
